@@ -1,0 +1,87 @@
+/* libmaps/libmaps.h: the C API of libmaps.
+ *
+ * A thin shim over the C++ API for MTAs written in C. It compiles as C11 and
+ * C++; no C++ exception ever crosses it.
+ *
+ * Conventions (every function):
+ *  - The return value is a libmaps_result: 0 is success (for lookups: found),
+ *    a positive value a benign non-success (LIBMAPS_NOTFOUND), a negative
+ *    value an error. LIBMAPS_ERR_RETRY means "try again later" (defer the
+ *    mail); the others are permanent until someone fixes the configuration.
+ *  - `errmsg` may be NULL. Otherwise, on failure *errmsg receives a message
+ *    allocated by libmaps (free it with libmaps_free); on success it is left
+ *    unchanged. Messages never contain a password.
+ *  - Memory returned by libmaps is freed with libmaps_free, never free().
+ *  - Keys and values are pointer + length; values returned are also
+ *    NUL-terminated for convenience (the NUL is not counted in the length).
+ *
+ * Threading: a libmaps_map may be used for lookups from several threads at
+ * once; libmaps_close must not run concurrently with other calls on it.
+ */
+
+#ifndef LIBMAPS_INCLUDE_LIBMAPS_LIBMAPS_H_
+#define LIBMAPS_INCLUDE_LIBMAPS_LIBMAPS_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "libmaps/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum libmaps_result {
+  LIBMAPS_OK = 0,           /* success; for lookups: the key was found */
+  LIBMAPS_NOTFOUND = 1,     /* the key is absent (not an error) */
+  LIBMAPS_ERR_RETRY = -1,   /* transient: I/O error, lock; defer */
+  LIBMAPS_ERR_CONFIG = -2,  /* bad spec, type, option, source or credential */
+  LIBMAPS_ERR_CORRUPT = -3, /* the file failed format checks */
+  LIBMAPS_ERR_NOMEM = -4,   /* out of memory */
+  LIBMAPS_ERR_INTERNAL = -5 /* a bug in libmaps */
+} libmaps_result;
+
+/* Flags for libmaps_open. The default (0) is a Postfix daemon in UTF-8 mode:
+ * keys folded with full Unicode case folding, duplicate keys in a texthash
+ * source make the open fail. */
+#define LIBMAPS_OPEN_NO_FOLD 0x01u       /* postmap -f: keys are exact */
+#define LIBMAPS_OPEN_NO_UTF8 0x02u       /* smtputf8_enable = no, or -u */
+#define LIBMAPS_OPEN_DUP_WARN 0x04u      /* duplicate: first wins */
+#define LIBMAPS_OPEN_DUP_REPLACE 0x08u   /* duplicate: last wins (-r) */
+#define LIBMAPS_OPEN_VALUES_ARE_FILES 0x10u /* postmap -F */
+
+typedef struct libmaps_map libmaps_map; /* opaque */
+
+/* Opens the map named by `spec` ("type:name", e.g. "texthash:/etc/x").
+ * On success *out receives the handle (close it with libmaps_close).
+ * Returns LIBMAPS_OK, LIBMAPS_ERR_CONFIG (bad spec or type, missing file,
+ * duplicate keys), LIBMAPS_ERR_RETRY (I/O), LIBMAPS_ERR_NOMEM. Warnings
+ * about the source (Postfix's) are dropped; use the C++ API to see them. */
+LIBMAPS_EXPORT int libmaps_open(const char *spec, unsigned flags,
+                                libmaps_map **out,
+                                char **errmsg) LIBMAPS_NOEXCEPT;
+
+/* Looks `key` up. On LIBMAPS_OK, *value (and *value_len if not NULL)
+ * receive a copy of the value; free it with libmaps_free. On
+ * LIBMAPS_NOTFOUND they are untouched. Errors as for libmaps_open. */
+LIBMAPS_EXPORT int libmaps_lookup(const libmaps_map *map, const char *key,
+                                  size_t key_len, char **value,
+                                  size_t *value_len,
+                                  char **errmsg) LIBMAPS_NOEXCEPT;
+
+/* Closes the map; NULL is allowed. */
+LIBMAPS_EXPORT void libmaps_close(libmaps_map *map) LIBMAPS_NOEXCEPT;
+
+/* Frees memory that libmaps returned; NULL is allowed. */
+LIBMAPS_EXPORT void libmaps_free(void *p) LIBMAPS_NOEXCEPT;
+
+/* A static text for a libmaps_result ("LIBMAPS_NOTFOUND: key not found"). */
+LIBMAPS_EXPORT const char *libmaps_strerror(int result) LIBMAPS_NOEXCEPT;
+
+#ifdef __cplusplus
+}  /* extern "C" */
+#endif
+
+#include "libmaps/libmaps_credential.h"
+
+#endif /* LIBMAPS_INCLUDE_LIBMAPS_LIBMAPS_H_ */

@@ -1,0 +1,83 @@
+// The extern "C" shims over the C++ API: no logic of their own.
+
+#include <cstdlib>
+#include <memory>
+#include <string_view>
+
+#include "c_api_internal.h"
+#include "libmaps/libmaps.h"
+#include "libmaps/map.h"
+
+struct libmaps_map {
+  std::unique_ptr<libmaps::Map> map;
+};
+
+using libmaps::internal::CopyToC;
+using libmaps::internal::Guard;
+using libmaps::internal::SetError;
+using libmaps::internal::ToResult;
+
+extern "C" {
+
+int libmaps_open(const char* spec, unsigned flags, libmaps_map** out,
+                 char** errmsg) noexcept {
+  return Guard(errmsg, [&]() -> int {
+    if (spec == nullptr || out == nullptr) {
+      SetError(errmsg, "libmaps_open: null argument");
+      return LIBMAPS_ERR_CONFIG;
+    }
+    libmaps::OpenOptions options;
+    options.fold_case = (flags & LIBMAPS_OPEN_NO_FOLD) == 0;
+    options.utf8 = (flags & LIBMAPS_OPEN_NO_UTF8) == 0;
+    options.values_are_files = (flags & LIBMAPS_OPEN_VALUES_ARE_FILES) != 0;
+    if (flags & LIBMAPS_OPEN_DUP_REPLACE) {
+      options.duplicates = libmaps::DuplicatePolicy::kReplace;
+    } else if (flags & LIBMAPS_OPEN_DUP_WARN) {
+      options.duplicates = libmaps::DuplicatePolicy::kIgnore;
+    }
+    auto map = libmaps::OpenMap(spec, options);
+    if (!map.ok()) return ToResult(map.status(), errmsg);
+    *out = new libmaps_map{*std::move(map)};
+    return LIBMAPS_OK;
+  });
+}
+
+int libmaps_lookup(const libmaps_map* map, const char* key, size_t key_len,
+                   char** value, size_t* value_len, char** errmsg) noexcept {
+  return Guard(errmsg, [&]() -> int {
+    if (map == nullptr || (key == nullptr && key_len > 0) || value == nullptr) {
+      SetError(errmsg, "libmaps_lookup: null argument");
+      return LIBMAPS_ERR_CONFIG;
+    }
+    auto found = map->map->Lookup(std::string_view(key == nullptr ? "" : key, key_len));
+    if (!found.ok()) return ToResult(found.status(), errmsg);
+    if (!found->has_value()) return LIBMAPS_NOTFOUND;
+    char* copy = CopyToC(**found);
+    if (copy == nullptr) {
+      SetError(errmsg, "out of memory");
+      return LIBMAPS_ERR_NOMEM;
+    }
+    *value = copy;
+    if (value_len != nullptr) *value_len = (*found)->size();
+    return LIBMAPS_OK;
+  });
+}
+
+void libmaps_close(libmaps_map* map) noexcept { delete map; }
+
+void libmaps_free(void* p) noexcept { std::free(p); }
+
+const char* libmaps_strerror(int result) noexcept {
+  switch (result) {
+    case LIBMAPS_OK: return "LIBMAPS_OK: success";
+    case LIBMAPS_NOTFOUND: return "LIBMAPS_NOTFOUND: key not found";
+    case LIBMAPS_ERR_RETRY: return "LIBMAPS_ERR_RETRY: temporary failure, try again later";
+    case LIBMAPS_ERR_CONFIG: return "LIBMAPS_ERR_CONFIG: configuration or input error";
+    case LIBMAPS_ERR_CORRUPT: return "LIBMAPS_ERR_CORRUPT: the file failed format checks";
+    case LIBMAPS_ERR_NOMEM: return "LIBMAPS_ERR_NOMEM: out of memory";
+    case LIBMAPS_ERR_INTERNAL: return "LIBMAPS_ERR_INTERNAL: internal error";
+    default: return "unknown libmaps result";
+  }
+}
+
+}  // extern "C"

@@ -1,0 +1,343 @@
+#include "cmap.h"
+
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "libmaps/map.h"
+#include "libmaps/postfix_config.h"
+#include "libmaps/text.h"
+
+namespace cmap {
+namespace {
+
+constexpr std::string_view kProgram = "cmap";
+constexpr std::string_view kUsage =
+    "usage: cmap [-bfFhimnNoprsuUvw] [-c config_dir] [-d key] [-q key] "
+    "[map_type:]file...";
+constexpr std::string_view kOptionsWithArg = "cdq";
+constexpr std::string_view kOptions = "bcdfFhimnNopqrsuUvw";
+
+class Command {
+ public:
+  Command(std::istream& in, std::ostream& out, std::ostream& err)
+      : in_(in), out_(out), err_(err) {}
+
+  int Run(const std::vector<std::string>& args);
+
+ private:
+  // Option parsing as getopt(3) with a leading '+': options stop at the
+  // first operand. Returns false after printing a usage error.
+  bool ParseOptions(const std::vector<std::string>& args);
+
+  int Fatal(std::string_view message) {
+    err_ << kProgram << ": fatal: " << message << '\n';
+    return 1;
+  }
+  void Warn(std::string_view message) {
+    err_ << kProgram << ": warning: " << message << '\n';
+  }
+  void Verbose(std::string_view message) {
+    if (verbose_ > 0) err_ << kProgram << ": " << message << '\n';
+  }
+  int Usage() { return Fatal(kUsage); }
+
+  // The map for operand `i`, opened on first use (postmap opens lazily, so
+  // a later map's warnings only appear when it is consulted).
+  libmaps::Map* MapAt(size_t i, int* status);
+  // Prints a found value (decoded with -F). Returns false when -F decoding
+  // failed (after the warning).
+  bool RenderValue(const libmaps::Map& map, std::string_view key,
+                   std::string_view value, std::string* rendered);
+  void WarnEmptyValue(const libmaps::Map& map, std::string_view key);
+
+  int Query();
+  int QueryStdin();
+  int Sequence();
+
+  std::istream& in_;
+  std::ostream& out_;
+  std::ostream& err_;
+
+  // Options.
+  std::string config_dir_;
+  bool has_config_dir_ = false;
+  std::optional<std::string> query_;
+  std::optional<std::string> delete_key_;
+  bool sequence_ = false;
+  bool fold_ = true;
+  bool files_ = false;        // -F
+  bool incremental_ = false;  // -i
+  bool no_utf8_ = false;      // -u
+  bool body_ = false, header_ = false, mime_ = false;
+  int verbose_ = 0;
+  libmaps::DuplicatePolicy dups_ = libmaps::DuplicatePolicy::kWarn;
+  std::vector<std::string> operands_;
+
+  libmaps::PostfixConfig config_;
+  std::vector<std::unique_ptr<libmaps::Map>> maps_;
+};
+
+bool Command::ParseOptions(const std::vector<std::string>& args) {
+  size_t i = 1;
+  for (; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--") {
+      ++i;
+      break;
+    }
+    if (arg.size() < 2 || arg[0] != '-') break;
+    for (size_t j = 1; j < arg.size(); ++j) {
+      char c = arg[j];
+      if (kOptions.find(c) == std::string_view::npos) {
+        err_ << kProgram << ": invalid option -- '" << c << "'\n";
+        Usage();
+        return false;
+      }
+      std::string value;
+      if (kOptionsWithArg.find(c) != std::string_view::npos) {
+        if (j + 1 < arg.size()) {
+          value = arg.substr(j + 1);
+        } else if (i + 1 < args.size()) {
+          value = args[++i];
+        } else {
+          err_ << kProgram << ": option requires an argument -- '" << c << "'\n";
+          Usage();
+          return false;
+        }
+        j = arg.size();
+      }
+      switch (c) {
+        case 'b': body_ = true; break;
+        case 'c': config_dir_ = value; has_config_dir_ = true; break;
+        case 'd':
+          if (sequence_ || query_ || delete_key_) {
+            Fatal("specify only one of -s -q or -d");
+            return false;
+          }
+          delete_key_ = value;
+          break;
+        case 'f': fold_ = false; break;
+        case 'F': files_ = true; break;
+        case 'h': header_ = true; break;
+        case 'i': incremental_ = true; break;
+        case 'm': mime_ = true; break;
+        case 'n': case 'N': case 'o': case 'p': case 'U': break;
+        case 'q':
+          if (sequence_ || query_ || delete_key_) {
+            Fatal("specify only one of -s -q or -d");
+            return false;
+          }
+          query_ = value;
+          break;
+        case 'r': dups_ = libmaps::DuplicatePolicy::kReplace; break;
+        case 's':
+          if (query_ || delete_key_) {
+            Fatal("specify only one of -s or -q or -d");
+            return false;
+          }
+          sequence_ = true;
+          break;
+        case 'u': no_utf8_ = true; break;
+        case 'v': ++verbose_; break;
+        case 'w': dups_ = libmaps::DuplicatePolicy::kIgnore; break;
+      }
+    }
+  }
+  operands_.assign(args.begin() + static_cast<long>(i), args.end());
+  return true;
+}
+
+libmaps::Map* Command::MapAt(size_t i, int* status) {
+  if (maps_.size() <= i) maps_.resize(i + 1);
+  if (maps_[i]) return maps_[i].get();
+  libmaps::OpenOptions options;
+  options.fold_case = fold_;
+  options.utf8 = config_.smtputf8_enable && !no_utf8_;
+  options.utf8_messages = config_.smtputf8_enable;
+  options.duplicates = dups_;
+  options.values_are_files = files_;
+  options.diagnostics = [this](libmaps::Severity severity, std::string_view m) {
+    if (severity == libmaps::Severity::kWarning) {
+      Warn(m);
+    } else if (severity == libmaps::Severity::kError) {
+      err_ << kProgram << ": error: " << m << '\n';
+    } else {
+      Verbose(m);
+    }
+  };
+  absl::StatusOr<libmaps::MapSpec> spec =
+      libmaps::ParseMapSpec(operands_[i], config_.default_database_type);
+  if (!spec.ok()) {
+    *status = Fatal(std::string(spec.status().message()));
+    return nullptr;
+  }
+  Verbose("open " + spec->type + ":" + spec->name);
+  auto map = libmaps::OpenMap(spec->type + ":" + spec->name, options);
+  if (!map.ok()) {
+    *status = Fatal(std::string(map.status().message()));
+    return nullptr;
+  }
+  maps_[i] = *std::move(map);
+  return maps_[i].get();
+}
+
+void Command::WarnEmptyValue(const libmaps::Map& map, std::string_view key) {
+  std::string table = "table " + map.type() + ":" + map.name();
+  Warn(table + ": key " + std::string(key) +
+       ": empty string result is not allowed");
+  Warn(table + " should return NO RESULT in case of NOT FOUND");
+}
+
+bool Command::RenderValue(const libmaps::Map& map, std::string_view key,
+                          std::string_view value, std::string* rendered) {
+  if (!files_) {
+    rendered->assign(value);
+    return true;
+  }
+  std::optional<std::string> decoded = libmaps::Base64Decode(value);
+  if (!decoded) {
+    Warn("table " + map.type() + ":" + map.name() + ": key " + std::string(key) +
+         ": malformed BASE64 value: " + std::string(value.substr(0, 30)));
+    return false;
+  }
+  *rendered = *std::move(decoded);
+  return true;
+}
+
+int Command::Query() {
+  for (size_t i = 0; i < operands_.size(); ++i) {
+    int status = 0;
+    libmaps::Map* map = MapAt(i, &status);
+    if (map == nullptr) return status;
+    auto value = map->Lookup(*query_);
+    if (!value.ok()) return Fatal(std::string(value.status().message()));
+    if (!value->has_value()) continue;
+    if ((*value)->empty()) WarnEmptyValue(*map, *query_);
+    std::string rendered;
+    if (!RenderValue(*map, *query_, **value, &rendered)) {
+      return Fatal("table " + map->type() + ":" + map->name() + ": query error");
+    }
+    out_ << rendered << '\n';
+    return 0;
+  }
+  return 1;
+}
+
+int Command::QueryStdin() {
+  bool found_any = false;
+  std::string key;
+  while (std::getline(in_, key)) {
+    for (size_t i = 0; i < operands_.size(); ++i) {
+      int status = 0;
+      libmaps::Map* map = MapAt(i, &status);
+      if (map == nullptr) {
+        out_.flush();
+        return status;
+      }
+      auto value = map->Lookup(key);
+      if (!value.ok()) {
+        out_.flush();
+        return Fatal(std::string(value.status().message()));
+      }
+      if (!value->has_value()) continue;
+      if ((*value)->empty()) WarnEmptyValue(*map, key);
+      std::string rendered;
+      if (!RenderValue(*map, key, **value, &rendered)) {
+        out_.flush();
+        return Fatal("table " + map->type() + ":" + map->name() + ": query error");
+      }
+      out_ << key << '\t' << rendered << '\n';
+      found_any = true;
+      break;
+    }
+  }
+  return found_any ? 0 : 1;
+}
+
+int Command::Sequence() {
+  // postmap prints the first map only.
+  int status = 0;
+  libmaps::Map* map = MapAt(0, &status);
+  if (map == nullptr) return status;
+  absl::Status s = map->ForEach([&](std::string_view key, std::string_view value) {
+    if (key.empty()) {
+      Warn("table " + map->type() + ":" + map->name() +
+           ": empty lookup key value is not allowed");
+    }
+    if (value.empty()) WarnEmptyValue(*map, key);
+    std::string rendered;
+    if (RenderValue(*map, key, value, &rendered)) {
+      out_ << key << '\t' << rendered << '\n';
+    }
+    return true;
+  });
+  if (!s.ok()) return Fatal(std::string(s.message()));
+  return 0;
+}
+
+int Command::Run(const std::vector<std::string>& args) {
+  if (!ParseOptions(args)) return 1;
+  if (has_config_dir_) {
+    // As postmap: -c sets MAIL_CONFIG for everything that follows.
+    ::setenv("MAIL_CONFIG", config_dir_.c_str(), 1);
+  }
+  absl::StatusOr<libmaps::PostfixConfig> config =
+      libmaps::LoadPostfixConfig(libmaps::DefaultConfigDir());
+  if (!config.ok()) return Fatal(std::string(config.status().message()));
+  config_ = *std::move(config);
+
+  bool any_key = body_ || header_ || mime_;
+  if (any_key && (!query_ || *query_ != "-")) {
+    return Fatal("specify -b -h or -m only with \"-q -\"");
+  }
+  if (mime_ && !body_ && !header_) Warn("ignoring -m option without -b or -h");
+
+  if (sequence_) {
+    if (operands_.empty()) return 1;
+    return Sequence();
+  }
+  if (query_) {
+    if (operands_.empty() || query_->empty()) return Usage();
+    if (body_ || header_) {
+      return Fatal("-b and -h are not supported by this version of cmap");
+    }
+    return *query_ == "-" ? QueryStdin() : Query();
+  }
+  if (operands_.empty()) return Usage();
+  for (const std::string& operand : operands_) {
+    absl::StatusOr<libmaps::MapSpec> spec =
+        libmaps::ParseMapSpec(operand, config_.default_database_type);
+    if (!spec.ok()) return Fatal(std::string(spec.status().message()));
+    if (spec->type == "texthash") {
+      if (delete_key_) {
+        return Fatal("texthash:" + spec->name + " map requires O_RDONLY access mode");
+      }
+      return Fatal(
+          "unsupported dictionary type: texthash does not support bulk-mode "
+          "creation.");
+    }
+    if (spec->type == "hash" || spec->type == "lmdb") {
+      return Fatal("unsupported dictionary type: " + spec->type +
+                   " (this version of cmap cannot write it yet)");
+    }
+    return Fatal("unsupported dictionary type: " + spec->type +
+                 ". Is the postfix-" + spec->type + " package installed?");
+  }
+  (void)incremental_;
+  return 1;
+}
+
+}  // namespace
+
+int RunCmap(const std::vector<std::string>& args, std::istream& in,
+            std::ostream& out, std::ostream& err) {
+  Command command(in, out, err);
+  return command.Run(args);
+}
+
+}  // namespace cmap
