@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Sets up and builds libmaps (scripts/setup.sh), then runs cmap on the bundled
+# example in examples/: a relay credential map and a small access table,
+# in a scratch copy, and shows each command and what it printed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh >/dev/null
+cmap=$PWD/build/tools/cmap/cmap
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp -r examples/. "$work"
+cd "$work"
+chmod 600 smtp_pass  # a credential map is never world-readable
+
+run() {
+  echo "\$ $*"
+  set +e
+  "$@"
+  echo "(exit status $?)"
+  set -e
+  echo
+}
+run ls -l smtp_pass access
+run "$cmap" -c postfix -q '[relay.example.jp]:587' texthash:smtp_pass
+run "$cmap" -c postfix -q '[RELAY.example.JP]:587' texthash:smtp_pass
+run "$cmap" -c postfix -q 'relay.example.jp:587' texthash:smtp_pass
+run "$cmap" -c postfix -s texthash:access
+printf 'spammer@example.net\nfriend@example.org\nexample.com\n' > keys
+echo "\$ printf 'spammer@example.net\\nfriend@example.org\\nexample.com\\n' | cmap -c postfix -q - texthash:access"
+"$cmap" -c postfix -q - texthash:access < keys || true

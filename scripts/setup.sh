@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what libmaps needs on Debian 12 (as root), then configures and
+# builds it in ./build. Safe to run again: it installs only what is missing.
+#
+#   scripts/setup.sh            build dependencies, test oracles, build
+#
+# The test oracles are Debian's postfix (postmap, used as a program only: the
+# mail system is never started), db5.3-util and lmdb-utils.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  meson ninja-build pkg-config g++ python3
+  liblmdb-dev libsodium-dev libabsl-dev libicu-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  postfix postfix-lmdb db5.3-util lmdb-utils
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing packages: ${missing[*]}; run as root (or: sudo $0)" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # postfix asks how to configure the mail system: it is only a test oracle
+  # here, so no configuration, and no service may start during the install.
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  policy=/usr/sbin/policy-rc.d
+  created_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+    created_policy=1
+  fi
+  trap '[ "$created_policy" = 1 ] && rm -f "$policy"' EXIT
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -f build/build.ninja ]; then
+  meson setup build --wrap-mode=nodownload
+fi
+ninja -C build -j"$(nproc)"

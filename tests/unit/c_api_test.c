@@ -1,0 +1,81 @@
+/* The C API, from a program compiled as C11. Writes a texthash source into a
+ * temporary directory, then opens, looks up, misses and fails as documented.
+ * Never prints a value: credential values are secrets. */
+
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "libmaps/libmaps.h"
+
+static int failures = 0;
+
+#define CHECK(cond)                                              \
+  do {                                                           \
+    if (!(cond)) {                                               \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,     \
+              __LINE__, #cond);                                  \
+      failures++;                                                \
+    }                                                            \
+  } while (0)
+
+int main(void) {
+  const char *tmp = getenv("TMPDIR");
+  char dir[200];
+  snprintf(dir, sizeof dir, "%s/libmaps-c-api-XXXXXX",
+           tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
+  if (mkdtemp(dir) == NULL) return 1;
+  char path[256], spec[300];
+  snprintf(path, sizeof path, "%s/smtp_pass", dir);
+  snprintf(spec, sizeof spec, "texthash:%s", path);
+  FILE *f = fopen(path, "w");
+  if (f == NULL) return 1;
+  fputs("[relay.example.jp]:587 user:secret\ndup a\ndup b\n", f);
+  fclose(f);
+
+  libmaps_map *map = NULL;
+  char *err = NULL;
+  /* Default flags: a duplicate key fails the open, as in a Postfix daemon. */
+  CHECK(libmaps_open(spec, 0, &map, &err) == LIBMAPS_ERR_CONFIG);
+  CHECK(err != NULL && strstr(err, "duplicate entry") != NULL);
+  CHECK(err != NULL && strstr(err, "secret") == NULL);
+  libmaps_free(err);
+  err = NULL;
+
+  CHECK(libmaps_open(spec, LIBMAPS_OPEN_DUP_WARN, &map, &err) == LIBMAPS_OK);
+  CHECK(map != NULL);
+
+  char *value = NULL;
+  size_t len = 0;
+  const char *key = "[Relay.Example.JP]:587";
+  CHECK(libmaps_lookup(map, key, strlen(key), &value, &len, &err) == LIBMAPS_OK);
+  CHECK(value != NULL && len == 11 && memcmp(value, "user:secret", 11) == 0);
+  CHECK(value != NULL && value[len] == '\0');
+  libmaps_free(value);
+
+  value = NULL;
+  CHECK(libmaps_lookup(map, "nope", 4, &value, &len, &err) == LIBMAPS_NOTFOUND);
+  CHECK(value == NULL);
+  CHECK(libmaps_lookup(map, "dup", 3, &value, NULL, NULL) == LIBMAPS_OK);
+  CHECK(value != NULL && strcmp(value, "a") == 0);
+  libmaps_free(value);
+  libmaps_close(map);
+
+  map = NULL;
+  CHECK(libmaps_open("bogus:x", 0, &map, &err) == LIBMAPS_ERR_CONFIG);
+  CHECK(err != NULL && strcmp(err, "unsupported dictionary type: bogus") == 0);
+  libmaps_free(err);
+  err = NULL;
+  CHECK(libmaps_open("texthash:/nonexistent/x", 0, &map, NULL) == LIBMAPS_ERR_CONFIG);
+  CHECK(libmaps_open(NULL, 0, &map, NULL) == LIBMAPS_ERR_CONFIG);
+  CHECK(strncmp(libmaps_strerror(LIBMAPS_NOTFOUND), "LIBMAPS_NOTFOUND", 16) == 0);
+  libmaps_close(NULL);
+  libmaps_free(NULL);
+
+  unlink(path);
+  rmdir(dir);
+  if (failures == 0) printf("c_api_test: all checks passed\n");
+  return failures == 0 ? 0 : 1;
+}
