@@ -56,7 +56,8 @@ def main():
                      ["-q", "-", "texthash:smtp_pass"],
                      ["-u", "-s", "texthash:smtp_pass"],
                      ["-r", "-s", "texthash:smtp_pass"],
-                     ["-F", "-s", "texthash:smtp_pass"],
+                     # (-F is left out: it declares that values are file
+                     # names, and "open FILE: ..." must name the file.)
                      ["-d", "x", "texthash:smtp_pass"],
                      ["texthash:smtp_pass"],
                      ["smtp_pass"]):

@@ -164,7 +164,7 @@ TEST(SourceParser, LogicalLineHasNoLengthLimit) {
 
 TEST(RedactedLine, ShowsOnlyTheFirstWord) {
   EXPECT_EQ(RedactedLine("[relay]:587 user:secret", true), "[relay]:587 ...");
-  EXPECT_EQ(RedactedLine("\tlead rest", true), "? ...");
+  EXPECT_EQ(RedactedLine("\tlead rest", true), "?lead ...");
   EXPECT_EQ(RedactedLine("Stra\xc3\x9f" "e v", true), "Stra\xc3\x9f" "e ...");
   EXPECT_EQ(RedactedLine("Stra\xc3\x9f" "e v", false), "Stra??e ...");
 }

@@ -41,6 +41,16 @@ enum class DuplicatePolicy {
   kReplace,
 };
 
+// Whether stored keys and values end in a NUL byte (Postfix's convention for
+// hash: and lmdb:; texthash: has no stored form and ignores this).
+enum class NulPolicy {
+  // Reading: try key+NUL, then key without; the first hit fixes the choice
+  // for the life of the map, as Postfix does. Writing: append the NUL.
+  kProbe,
+  kWith,     // postmap -N
+  kWithout,  // postmap -n
+};
+
 // How a map is opened. The defaults are those of a Postfix daemon in UTF-8
 // mode (smtputf8_enable = yes), which is what Debian 12 configures.
 struct OpenOptions {
@@ -55,6 +65,7 @@ struct OpenOptions {
   // affects how non-printable bytes in diagnostics are rendered as '?'.
   bool utf8_messages = true;
   DuplicatePolicy duplicates = DuplicatePolicy::kFail;
+  NulPolicy nul = NulPolicy::kProbe;
   // postmap -F: each source value names files whose contents, joined by a
   // newline, are stored base64-encoded. Relative names are taken from the
   // current directory.
