@@ -46,4 +46,102 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path,
   return data;
 }
 
+UniqueFd::~UniqueFd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.release();
+  }
+  return *this;
+}
+
+absl::Status LockWholeFile(int fd, short type) {
+  struct flock lock = {};
+  lock.l_type = type;
+  lock.l_whence = SEEK_SET;
+  lock.l_start = 0;
+  lock.l_len = 0;
+  while (::fcntl(fd, F_SETLKW, &lock) < 0) {
+    if (errno == EINTR) continue;
+    return absl::UnavailableError(absl::StrCat("lock file: ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+std::string DirName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+absl::StatusOr<std::string> CreateTempFileNear(const std::string& target,
+                                               UniqueFd* fd) {
+  std::string dir = DirName(target);
+  size_t slash = target.rfind('/');
+  std::string base = slash == std::string::npos ? target : target.substr(slash + 1);
+  std::string tmpl = (dir == "." && slash == std::string::npos ? std::string()
+                                                               : dir + "/") +
+                     "." + base + ".cmap-XXXXXX";
+  int tfd = ::mkostemp(tmpl.data(), O_CLOEXEC);
+  if (tfd < 0) {
+    int err = errno;
+    std::string message =
+        absl::StrCat("open database ", target, ": ", std::strerror(err));
+    if (err == EACCES || err == EPERM || err == EROFS) {
+      return absl::PermissionDeniedError(message);
+    }
+    return absl::UnavailableError(message);
+  }
+  *fd = UniqueFd(tfd);
+  return tmpl;
+}
+
+absl::Status MatchTargetModeAndOwner(int fd, const std::string& target,
+                                     mode_t new_mode) {
+  struct stat st;
+  if (::stat(target.c_str(), &st) == 0) {
+    if ((st.st_uid != ::geteuid() || st.st_gid != ::getegid()) &&
+        ::fchown(fd, st.st_uid, st.st_gid) < 0 && errno != EPERM) {
+      return absl::UnavailableError(
+          absl::StrCat("chown ", target, ": ", std::strerror(errno)));
+    }
+    new_mode = st.st_mode & 07777;
+  }
+  if (::fchmod(fd, new_mode) < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("chmod ", target, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SyncFile(int fd, const std::string& path) {
+  if (::fsync(fd) < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("fsync ", path, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SyncDirectoryOf(const std::string& path) {
+  std::string dir = DirName(path);
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) {
+    return absl::UnavailableError(
+        absl::StrCat("open directory ", dir, ": ", std::strerror(errno)));
+  }
+  return SyncFile(fd.get(), dir);
+}
+
+absl::Status ReplaceFile(const std::string& tmp, const std::string& target) {
+  if (::rename(tmp.c_str(), target.c_str()) < 0) {
+    return absl::UnavailableError(absl::StrCat("rename ", tmp, " to ", target,
+                                               ": ", std::strerror(errno)));
+  }
+  return SyncDirectoryOf(target);
+}
+
 }  // namespace libmaps::internal

@@ -3,6 +3,8 @@
 #ifndef LIBMAPS_SRC_FILE_UTIL_H_
 #define LIBMAPS_SRC_FILE_UTIL_H_
 
+#include <sys/types.h>
+
 #include <string>
 #include <string_view>
 
@@ -15,6 +17,54 @@ namespace libmaps::internal {
 // `open_what` for open errors and "read" for read errors.
 [[nodiscard]] absl::StatusOr<std::string> ReadWholeFile(
     const std::string& path, std::string_view open_what = "open");
+
+// An owned file descriptor, closed on destruction.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  ~UniqueFd();
+  UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept;
+  int get() const { return fd_; }
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+  bool valid() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+// fcntl(F_SETLKW) of the whole file: F_RDLCK, F_WRLCK or F_UNLCK. Postfix
+// locks lmdb files this way (and BDB files with flock). Retries on EINTR.
+[[nodiscard]] absl::Status LockWholeFile(int fd, short type);
+
+// The directory part of `path` ("." when it has none).
+[[nodiscard]] std::string DirName(const std::string& path);
+
+// Creates a new empty file, mode 0600, in the directory of `target`, named
+// after it, and returns its path; *fd receives it open for writing.
+// Errors (kPermissionDenied, kUnavailable) read "open database TARGET: ...".
+[[nodiscard]] absl::StatusOr<std::string> CreateTempFileNear(
+    const std::string& target, UniqueFd* fd);
+
+// Gives the temporary file `fd` the mode and owner that `target` will have:
+// an existing target's mode and owner (owner only when we are allowed to set
+// it), else `new_mode`.
+[[nodiscard]] absl::Status MatchTargetModeAndOwner(int fd,
+                                                   const std::string& target,
+                                                   mode_t new_mode);
+
+// fsync(2) of `path`'s file and of its directory.
+[[nodiscard]] absl::Status SyncFile(int fd, const std::string& path);
+[[nodiscard]] absl::Status SyncDirectoryOf(const std::string& path);
+
+// rename(tmp, target), then fsync of the directory.
+[[nodiscard]] absl::Status ReplaceFile(const std::string& tmp,
+                                       const std::string& target);
 
 }  // namespace libmaps::internal
 

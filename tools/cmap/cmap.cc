@@ -8,7 +8,16 @@
 #include <string_view>
 #include <vector>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iterator>
+
 #include "libmaps/map.h"
+#include "libmaps/map_builder.h"
 #include "libmaps/postfix_config.h"
 #include "libmaps/text.h"
 
@@ -58,6 +67,10 @@ class Command {
   int Query();
   int QueryStdin();
   int Sequence();
+  int Build(const libmaps::MapSpec& spec);
+  int Delete();
+  libmaps::BuildOptions MakeBuildOptions(const struct stat* source);
+  libmaps::DiagnosticSink Sink();
 
   std::istream& in_;
   std::ostream& out_;
@@ -74,6 +87,9 @@ class Command {
   bool incremental_ = false;  // -i
   bool no_utf8_ = false;      // -u
   bool body_ = false, header_ = false, mime_ = false;
+  bool keep_root_ = false;        // -o
+  bool plain_mode_ = false;       // -p
+  libmaps::NulPolicy nul_ = libmaps::NulPolicy::kProbe;  // -N / -n
   int verbose_ = 0;
   libmaps::DuplicatePolicy dups_ = libmaps::DuplicatePolicy::kWarn;
   std::vector<std::string> operands_;
@@ -126,7 +142,11 @@ bool Command::ParseOptions(const std::vector<std::string>& args) {
         case 'h': header_ = true; break;
         case 'i': incremental_ = true; break;
         case 'm': mime_ = true; break;
-        case 'n': case 'N': case 'o': case 'p': case 'U': break;
+        case 'n': nul_ = libmaps::NulPolicy::kWithout; break;
+        case 'N': nul_ = libmaps::NulPolicy::kWith; break;
+        case 'o': keep_root_ = true; break;
+        case 'p': plain_mode_ = true; break;
+        case 'U': break;
         case 'q':
           if (sequence_ || query_ || delete_key_) {
             Fatal("specify only one of -s -q or -d");
@@ -161,15 +181,8 @@ libmaps::Map* Command::MapAt(size_t i, int* status) {
   options.utf8_messages = config_.smtputf8_enable;
   options.duplicates = dups_;
   options.values_are_files = files_;
-  options.diagnostics = [this](libmaps::Severity severity, std::string_view m) {
-    if (severity == libmaps::Severity::kWarning) {
-      Warn(m);
-    } else if (severity == libmaps::Severity::kError) {
-      err_ << kProgram << ": error: " << m << '\n';
-    } else {
-      Verbose(m);
-    }
-  };
+  options.nul = nul_;
+  options.diagnostics = Sink();
   absl::StatusOr<libmaps::MapSpec> spec =
       libmaps::ParseMapSpec(operands_[i], config_.default_database_type);
   if (!spec.ok()) {
@@ -309,27 +322,166 @@ int Command::Run(const std::vector<std::string>& args) {
     return *query_ == "-" ? QueryStdin() : Query();
   }
   if (operands_.empty()) return Usage();
+  if (delete_key_) return Delete();
   for (const std::string& operand : operands_) {
     absl::StatusOr<libmaps::MapSpec> spec =
         libmaps::ParseMapSpec(operand, config_.default_database_type);
     if (!spec.ok()) return Fatal(std::string(spec.status().message()));
-    if (spec->type == "texthash") {
-      if (delete_key_) {
-        return Fatal("texthash:" + spec->name + " map requires O_RDONLY access mode");
-      }
-      return Fatal(
-          "unsupported dictionary type: texthash does not support bulk-mode "
-          "creation.");
-    }
-    if (spec->type == "hash" || spec->type == "lmdb") {
-      return Fatal("unsupported dictionary type: " + spec->type +
-                   " (this version of cmap cannot write it yet)");
-    }
-    return Fatal("unsupported dictionary type: " + spec->type +
-                 ". Is the postfix-" + spec->type + " package installed?");
+    if (int status = Build(*spec); status != 0) return status;
   }
-  (void)incremental_;
-  return 1;
+  return 0;
+}
+
+libmaps::DiagnosticSink Command::Sink() {
+  return [this](libmaps::Severity severity, std::string_view m) {
+    if (severity == libmaps::Severity::kWarning) {
+      Warn(m);
+    } else if (severity == libmaps::Severity::kError) {
+      err_ << kProgram << ": error: " << m << '\n';
+    } else {
+      Verbose(m);
+    }
+  };
+}
+
+libmaps::BuildOptions Command::MakeBuildOptions(const struct stat* source) {
+  libmaps::BuildOptions options;
+  options.fold_case = fold_;
+  options.utf8 = config_.smtputf8_enable && !no_utf8_;
+  options.utf8_messages = config_.smtputf8_enable;
+  options.duplicates = dups_;
+  options.nul = nul_;
+  options.lmdb_map_size = config_.lmdb_map_size;
+  // postmap's rule: owner rw, group/other r only where the source has them
+  // (0644 & (source | 0700)), unless -p; a pipe on stdin changes nothing.
+  options.new_file_mode = 0644;
+  if (!plain_mode_ && source != nullptr && S_ISREG(source->st_mode)) {
+    options.new_file_mode = 0644 & (source->st_mode | 0700);
+  }
+  options.diagnostics = Sink();
+  return options;
+}
+
+namespace {
+
+// As postmap: run as root, work as the source file's owner (unless -o), so
+// new tables belong to that user. Restores the ids when destroyed.
+class EffectiveIds {
+ public:
+  EffectiveIds(const struct stat* source, bool keep_root) {
+    if (source == nullptr || keep_root || ::getuid() != 0) return;
+    if (source->st_uid == ::geteuid() && source->st_gid == ::getegid()) return;
+    uid_ = ::geteuid();
+    gid_ = ::getegid();
+    if (::setegid(source->st_gid) == 0 && ::seteuid(source->st_uid) == 0) {
+      switched_ = true;
+    }
+  }
+  ~EffectiveIds() {
+    if (!switched_) return;
+    if (::seteuid(uid_) != 0 || ::setegid(gid_) != 0) std::abort();
+  }
+
+ private:
+  bool switched_ = false;
+  uid_t uid_ = 0;
+  gid_t gid_ = 0;
+};
+
+}  // namespace
+
+int Command::Build(const libmaps::MapSpec& spec) {
+  std::string spec_text = spec.type + ":" + spec.name;
+  if (spec.type == "texthash") {
+    return Fatal(
+        "unsupported dictionary type: texthash does not support bulk-mode "
+        "creation.");
+  }
+  // The source: the file itself, or stdin with -i.
+  std::string text;
+  struct stat st;
+  const struct stat* source_stat = nullptr;
+  std::string source_path = incremental_ ? "stdin" : spec.name;
+  if (incremental_) {
+    if (::fstat(0, &st) == 0) source_stat = &st;
+    text.assign(std::istreambuf_iterator<char>(in_), {});
+  } else {
+    int fd = ::open(spec.name.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ::fstat(fd, &st) < 0) {
+      int e = errno;
+      if (fd >= 0) ::close(fd);
+      return Fatal("open " + spec.name + ": " + std::strerror(e));
+    }
+    source_stat = &st;
+    std::string buf(1 << 16, '\0');
+    ssize_t n;
+    while ((n = ::read(fd, buf.data(), buf.size())) > 0) text.append(buf.data(), n);
+    int e = errno;
+    ::close(fd);
+    if (n < 0) return Fatal("read " + spec.name + ": " + std::strerror(e));
+  }
+  libmaps::BuildOptions options = MakeBuildOptions(source_stat);
+  EffectiveIds ids(source_stat, keep_root_);
+  if (incremental_) {
+    auto updater = libmaps::OpenMapUpdater(spec_text, options, /*create=*/true);
+    if (!updater.ok()) return Fatal(std::string(updater.status().message()));
+    absl::Status s = libmaps::AddSource(
+        text, source_path, files_, options,
+        [&](std::string_view k, std::string_view v) { return (*updater)->Add(k, v); });
+    if (s.ok()) s = (*updater)->Commit();
+    if (!s.ok()) return Fatal(std::string(s.message()));
+    return 0;
+  }
+  auto builder = libmaps::NewMapBuilder(spec_text, options);
+  if (!builder.ok()) return Fatal(std::string(builder.status().message()));
+  absl::Status s = libmaps::AddSource(
+      text, source_path, files_, options,
+      [&](std::string_view k, std::string_view v) { return (*builder)->Add(k, v); });
+  if (s.ok()) s = (*builder)->Commit();
+  if (!s.ok()) return Fatal(std::string(s.message()));
+  return 0;
+}
+
+int Command::Delete() {
+  std::vector<std::unique_ptr<libmaps::MapUpdater>> updaters;
+  libmaps::BuildOptions options = MakeBuildOptions(nullptr);
+  for (const std::string& operand : operands_) {
+    absl::StatusOr<libmaps::MapSpec> spec =
+        libmaps::ParseMapSpec(operand, config_.default_database_type);
+    if (!spec.ok()) return Fatal(std::string(spec.status().message()));
+    auto updater =
+        libmaps::OpenMapUpdater(spec->type + ":" + spec->name, options, false);
+    if (!updater.ok()) {
+      // postmap -d on a missing lmdb table creates an empty one and finds
+      // nothing; cmap finds nothing without creating it.
+      if (spec->type == "lmdb" && absl::IsNotFound(updater.status())) continue;
+      return Fatal(std::string(updater.status().message()));
+    }
+    updaters.push_back(*std::move(updater));
+  }
+  bool deleted_any = false;
+  auto delete_key = [&](std::string_view key) -> int {
+    for (auto& updater : updaters) {
+      absl::StatusOr<bool> deleted = updater->Delete(key);
+      if (!deleted.ok()) return Fatal(std::string(deleted.status().message()));
+      deleted_any |= *deleted;
+    }
+    return 0;
+  };
+  if (*delete_key_ == "-") {
+    std::string key;
+    while (std::getline(in_, key)) {
+      if (int status = delete_key(key); status != 0) return status;
+    }
+  } else if (int status = delete_key(*delete_key_); status != 0) {
+    return status;
+  }
+  for (auto& updater : updaters) {
+    if (absl::Status s = updater->Commit(); !s.ok()) {
+      return Fatal(std::string(s.message()));
+    }
+  }
+  return deleted_any ? 0 : 1;
 }
 
 }  // namespace

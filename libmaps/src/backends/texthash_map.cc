@@ -8,6 +8,7 @@
 #include "libmaps/source_parser.h"
 #include "libmaps/text.h"
 #include "file_util.h"
+#include "lookup_key.h"
 #include "value_files.h"
 #include "string_view_compat.h"
 
@@ -17,11 +18,7 @@ namespace {
 class TexthashMap final : public Map {
  public:
   TexthashMap(std::string name, const OpenOptions& options)
-      : Map("texthash", std::move(name)),
-        fold_case_(options.fold_case),
-        utf8_(options.utf8),
-        utf8_messages_(options.utf8_messages),
-        sink_(options.diagnostics) {}
+      : Map("texthash", std::move(name)), options_(options) {}
 
   absl::Status Load(std::string_view text, const OpenOptions& options) {
     SourceParser parser(text, name(),
@@ -41,8 +38,9 @@ class TexthashMap final : public Map {
         }
         value = *std::move(encoded);
       }
-      std::optional<std::string> key =
-          fold_case_ ? FoldKey(entry.key, utf8_) : std::string(entry.key);
+      std::optional<std::string> key = options_.fold_case
+                                           ? FoldKey(entry.key, options_.utf8)
+                                           : std::string(entry.key);
       if (!key) continue;  // unreachable: invalid UTF-8 lines were skipped
       auto [it, inserted] = index_.try_emplace(*key, records_.size());
       if (inserted) {
@@ -51,7 +49,7 @@ class TexthashMap final : public Map {
       }
       std::string message =
           absl::StrCat(ToAbsl(name()), ", line ", entry.line,
-                       ": duplicate entry: \"", Printable(*key, utf8_messages_), "\"");
+                       ": duplicate entry: \"", Printable(*key, options_.utf8_messages), "\"");
       switch (options.duplicates) {
         case DuplicatePolicy::kFail:
           return absl::FailedPreconditionError(message);
@@ -70,18 +68,10 @@ class TexthashMap final : public Map {
 
   absl::StatusOr<std::optional<std::string>> Lookup(
       std::string_view key) const override {
-    std::optional<std::string> folded;
-    if (utf8_ && !IsAscii(key) && !IsValidUtf8(key)) {
-      Warn(absl::StrCat("texthash:", ToAbsl(name()), ": non-UTF-8 key \"",
-                        Printable(key, utf8_messages_),
-                        "\": malformed UTF-8 or invalid codepoint"));
-      return std::nullopt;
-    }
-    if (fold_case_) {
-      folded = FoldKey(key, utf8_);
-      if (!folded) return std::nullopt;
-      key = *folded;
-    }
+    std::optional<std::string> probe =
+        PrepareLookupKey(key, options_, "texthash:" + name());
+    if (!probe) return std::nullopt;
+    key = *probe;
     auto it = index_.find(ToAbsl(key));
     if (it == index_.end()) return std::nullopt;
     return records_[it->second].second;
@@ -97,13 +87,10 @@ class TexthashMap final : public Map {
 
  private:
   void Warn(std::string_view message) const {
-    if (sink_) sink_(Severity::kWarning, message);
+    if (options_.diagnostics) options_.diagnostics(Severity::kWarning, message);
   }
 
-  bool fold_case_;
-  bool utf8_;
-  bool utf8_messages_;
-  DiagnosticSink sink_;
+  OpenOptions options_;
   // Records in source order (ForEach and -s print them in that order), and
   // an index from folded key to position.
   std::vector<std::pair<std::string, std::string>> records_;

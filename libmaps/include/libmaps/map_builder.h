@@ -1,0 +1,132 @@
+// libmaps/map_builder.h: building and updating tables (postmap's create,
+// -i and -d modes).
+//
+// A MapBuilder collects records and writes a whole new table on Commit():
+// into a temporary file in the table's directory, synced, then renamed over
+// the old table, and the directory synced. Until Commit() returns, readers
+// see the old table whole; a crash leaves the old table whole.
+//
+// Thread safety: a MapBuilder is used from one thread at a time.
+
+#ifndef LIBMAPS_INCLUDE_LIBMAPS_MAP_BUILDER_H_
+#define LIBMAPS_INCLUDE_LIBMAPS_MAP_BUILDER_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "libmaps/diagnostics.h"
+#include "libmaps/export.h"
+#include "libmaps/map.h"
+#include "libmaps/source_parser.h"
+
+namespace libmaps {
+
+struct BuildOptions {
+  bool fold_case = true;      // postmap without -f
+  bool utf8 = true;           // UTF-8 mode (see OpenOptions::utf8)
+  bool utf8_messages = true;  // smtputf8_enable, for rendering messages
+  // postmap's default: the first value wins and each duplicate is reported.
+  DuplicatePolicy duplicates = DuplicatePolicy::kWarn;
+  NulPolicy nul = NulPolicy::kProbe;  // kProbe writes the NUL, as Postfix
+  // Initial LMDB map size (main.cf lmdb_map_size); it doubles when full.
+  uint64_t lmdb_map_size = 16777216;
+  // Permission bits for a table that does not exist yet. An existing table
+  // keeps its mode and owner.
+  mode_t new_file_mode = 0644;
+  DiagnosticSink diagnostics;
+};
+
+class LIBMAPS_EXPORT MapBuilder {
+ public:
+  virtual ~MapBuilder();  // without Commit(): the old table is untouched
+  MapBuilder(const MapBuilder&) = delete;
+  MapBuilder& operator=(const MapBuilder&) = delete;
+
+  // Adds a record. `key` is folded as the options say. A duplicate of an
+  // earlier key follows BuildOptions::duplicates (reported with Postfix's
+  // wording, e.g. `lmdb:NAME: duplicate entry: "key"`). A key that is not
+  // valid UTF-8 in UTF-8 mode is skipped with a warning.
+  // Errors: kInvalidArgument when the backend cannot store the record (an
+  // lmdb key longer than 511 bytes); the caller names the source line.
+  [[nodiscard]] virtual absl::Status Add(std::string_view key,
+                                         std::string_view value) = 0;
+
+  // Writes the table and replaces the old one atomically. Errors:
+  // kUnavailable (I/O, no space: the old table is still whole),
+  // kPermissionDenied.
+  [[nodiscard]] virtual absl::Status Commit() = 0;
+
+  const std::string& type() const { return type_; }
+  const std::string& name() const { return name_; }
+
+ protected:
+  MapBuilder(std::string type, std::string name)
+      : type_(std::move(type)), name_(std::move(name)) {}
+
+ private:
+  std::string type_;
+  std::string name_;
+};
+
+// A builder for the table `spec` ("type:name"; the file is name + ".lmdb"
+// or ".db"). Errors: kInvalidArgument for a type that cannot be built
+// (texthash: Postfix's "does not support bulk-mode creation").
+[[nodiscard]] LIBMAPS_EXPORT absl::StatusOr<std::unique_ptr<MapBuilder>>
+NewMapBuilder(std::string_view spec, const BuildOptions& options);
+
+// Parses source text (see SourceParser) and passes every entry to `add`
+// (MapBuilder::Add or MapUpdater::Add). With `values_are_files`, values name
+// files as for postmap -F; relative names are taken from the current
+// directory. Warnings go to options.diagnostics. An error from `add` stops
+// the parse and is returned prefixed with "PATH, line N: ".
+[[nodiscard]] LIBMAPS_EXPORT absl::Status AddSource(
+    std::string_view text, std::string_view path, bool values_are_files,
+    const BuildOptions& options,
+    const std::function<absl::Status(std::string_view key,
+                                     std::string_view value)>& add);
+
+// In-place changes to an existing table (postmap -i and -d), each under the
+// table's Postfix lock and in one transaction.
+class LIBMAPS_EXPORT MapUpdater {
+ public:
+  virtual ~MapUpdater();
+  MapUpdater(const MapUpdater&) = delete;
+  MapUpdater& operator=(const MapUpdater&) = delete;
+
+  // As MapBuilder::Add; an existing key is a duplicate.
+  [[nodiscard]] virtual absl::Status Add(std::string_view key,
+                                         std::string_view value) = 0;
+  // Deletes `key` (folded, NUL probing as a reader). Returns whether a
+  // record was deleted.
+  [[nodiscard]] virtual absl::StatusOr<bool> Delete(std::string_view key) = 0;
+  // Makes the changes durable and releases the lock.
+  [[nodiscard]] virtual absl::Status Commit() = 0;
+
+  const std::string& type() const { return type_; }
+  const std::string& name() const { return name_; }
+
+ protected:
+  MapUpdater(std::string type, std::string name)
+      : type_(std::move(type)), name_(std::move(name)) {}
+
+ private:
+  std::string type_;
+  std::string name_;
+};
+
+// Opens `spec` for in-place changes. With `create`, a missing table is
+// created (postmap -i); otherwise it is kNotFound (postmap -d).
+[[nodiscard]] LIBMAPS_EXPORT absl::StatusOr<std::unique_ptr<MapUpdater>>
+OpenMapUpdater(std::string_view spec, const BuildOptions& options, bool create);
+
+}  // namespace libmaps
+
+#endif  // LIBMAPS_INCLUDE_LIBMAPS_MAP_BUILDER_H_

@@ -1,0 +1,32 @@
+// lmdb: tables as Postfix keeps them: one file NAME.lmdb (MDB_NOSUBDIR), no
+// LMDB lock file (MDB_NOLOCK), the unnamed database, keys and values with a
+// trailing NUL by default, and whole-file fcntl locks on the .lmdb file
+// itself: F_RDLCK around each read, F_WRLCK around each change.
+
+#ifndef LIBMAPS_SRC_BACKENDS_LMDB_MAP_H_
+#define LIBMAPS_SRC_BACKENDS_LMDB_MAP_H_
+
+#include <memory>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "libmaps/map.h"
+#include "libmaps/map_builder.h"
+
+namespace libmaps::internal {
+
+// Opens lmdb:`name` (the file name + ".lmdb") for lookups.
+[[nodiscard]] absl::StatusOr<std::unique_ptr<Map>> OpenLmdbMap(
+    std::string_view name, const OpenOptions& options);
+
+// A builder that writes a whole new NAME.lmdb and renames it into place.
+[[nodiscard]] absl::StatusOr<std::unique_ptr<MapBuilder>> NewLmdbBuilder(
+    std::string_view name, const BuildOptions& options);
+
+// In-place changes under F_WRLCK, in one transaction.
+[[nodiscard]] absl::StatusOr<std::unique_ptr<MapUpdater>> OpenLmdbUpdater(
+    std::string_view name, const BuildOptions& options, bool create);
+
+}  // namespace libmaps::internal
+
+#endif  // LIBMAPS_SRC_BACKENDS_LMDB_MAP_H_
