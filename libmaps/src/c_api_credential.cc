@@ -44,8 +44,7 @@ void FreeKeys(char** keys) {
 extern "C" {
 
 int libmaps_credential_parse(const char* value, size_t len,
-                             libmaps_credential** out,
-                             char** errmsg) noexcept {
+                             libmaps_credential** out, char** errmsg) noexcept {
   return Guard(errmsg, [&]() -> int {
     if (out == nullptr) {
       SetError(errmsg, "libmaps_credential_parse: out is NULL");
@@ -126,8 +125,8 @@ int libmaps_sasl_lookup_keys(const libmaps_sasl_lookup* lookup, char*** keys,
     context.dest = std::string(OrEmpty(lookup->dest));
 
     const std::vector<std::string> result = libmaps::SaslLookupKeys(context);
-    char** array = static_cast<char**>(
-        std::calloc(result.size() + 1, sizeof(char*)));
+    char** array =
+        static_cast<char**>(std::calloc(result.size() + 1, sizeof(char*)));
     if (array == nullptr) return OutOfMemory(errmsg);
     for (std::size_t i = 0; i < result.size(); ++i) {
       array[i] = CopyToC(result[i]);

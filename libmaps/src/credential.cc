@@ -140,9 +140,10 @@ absl::Status Problem(std::string message) {
 absl::Status Annotate(const absl::Status& problem, const char* noun,
                       std::string_view text) {
   const absl::string_view message = problem.message();
-  return absl::Status(problem.code(),
-                      absl::StrCat(noun, " ", Quote(text), ": ",
-                                   std::string(message.data(), message.size())));
+  return absl::Status(
+      problem.code(),
+      absl::StrCat(noun, " ", Quote(text), ": ",
+                   std::string(message.data(), message.size())));
 }
 
 // Whitespace, control characters and encoding: checked before anything else,
@@ -190,8 +191,8 @@ absl::Status CheckHostName(std::string_view name, const char* noun) {
   while (true) {
     const std::size_t dot = name.find('.', start);
     const std::string_view label = name.substr(
-        start, dot == std::string_view::npos ? std::string_view::npos
-                                             : dot - start);
+        start,
+        dot == std::string_view::npos ? std::string_view::npos : dot - start);
     if (label.empty()) {
       return Problem(absl::StrCat("empty label in ", noun, " ", Quote(name)));
     }
@@ -202,8 +203,8 @@ absl::Status CheckHostName(std::string_view name, const char* noun) {
       const auto c = static_cast<unsigned char>(ch);
       if (!IsAsciiAlpha(c) && !IsAsciiDigit(c) && ch != '-' && ch != '_' &&
           c < 0x80) {
-        return Problem(absl::StrCat("invalid character ", DescribeChar(ch),
-                                    " in ", noun));
+        return Problem(
+            absl::StrCat("invalid character ", DescribeChar(ch), " in ", noun));
       }
     }
     if (label.front() == '-' || label.back() == '-') {
@@ -228,8 +229,8 @@ absl::Status CheckPort(std::string_view port) {
       if (value > 65535) break;
     }
     if (value < 1 || value > 65535) {
-      return Problem(absl::StrCat("port ", Quote(port),
-                                  " is out of range 1-65535"));
+      return Problem(
+          absl::StrCat("port ", Quote(port), " is out of range 1-65535"));
     }
     return absl::OkStatus();
   }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -134,6 +135,19 @@ absl::Status SyncDirectoryOf(const std::string& path) {
         absl::StrCat("open directory ", dir, ": ", std::strerror(errno)));
   }
   return SyncFile(fd.get(), dir);
+}
+
+std::string ResolveTarget(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    char* real = ::realpath(path.c_str(), nullptr);
+    if (real != nullptr) {
+      std::string out(real);
+      std::free(real);
+      return out;
+    }
+  }
+  return path;
 }
 
 absl::Status ReplaceFile(const std::string& tmp, const std::string& target) {

@@ -62,6 +62,10 @@ class UniqueFd {
 [[nodiscard]] absl::Status SyncFile(int fd, const std::string& path);
 [[nodiscard]] absl::Status SyncDirectoryOf(const std::string& path);
 
+// The file a rebuild must replace: `path` itself, or where it points when it
+// is a symbolic link (so the link survives the rebuild).
+[[nodiscard]] std::string ResolveTarget(const std::string& path);
+
 // rename(tmp, target), then fsync of the directory.
 [[nodiscard]] absl::Status ReplaceFile(const std::string& tmp,
                                        const std::string& target);

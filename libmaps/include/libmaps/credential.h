@@ -103,9 +103,9 @@ struct CredentialKey {
 // first whitespace, so a whole "key value" line passed by mistake never
 // shows the value), for: an empty key; whitespace or control characters;
 // bytes that are not UTF-8; unbalanced '[' / ']'; text after ']' other than
-// ":port"; an empty host, local part or domain; an invalid host name,
-// address or port; a port number outside 1-65535; a stray '"' in the local
-// part.
+// ":port"; an empty host or domain; an invalid host name, address, domain
+// literal or port; a port number outside 1-65535; an unbalanced or stray '"'
+// in the local part.
 [[nodiscard]] LIBMAPS_EXPORT absl::StatusOr<CredentialKey> ParseCredentialKey(
     std::string_view key);
 
@@ -237,12 +237,13 @@ struct SaslNextHop {
 // Derives the keys for `nexthop` as the table in the Postfix semantics spec
 // (section 6.2) shows:
 //
-//   [mail.isp.example]:587    dest "[mail.isp.example]:587", host "mail.isp.example"
-//   [IPv6:2001:db8::1]:587    dest as written,               host "2001:db8::1"
-//   [host]:                   dest "[host]:",                host "host", no port
-//   example.com               dest "example.com", host "example.com", mx_lookup
-//   LMTP inet:host:24         dest "host:24",                host "host"
-//   LMTP unix:/path           dest "/path",                  host ""
+//   next hop                 dest_key                 host
+//   [mail.isp.example]:587   [mail.isp.example]:587   mail.isp.example
+//   [IPv6:2001:db8::1]:587   [IPv6:2001:db8::1]:587   2001:db8::1
+//   [host]:                  [host]:                  host (port empty)
+//   example.com              example.com              example.com (MX)
+//   LMTP inet:host:24        host:24                  host
+//   LMTP unix:/path          /path                    (empty)
 //
 // For SMTP, "inet:" and "unix:" are not prefixes: "inet:host" is host "inet"
 // with service "host" (Postfix then fails on the unknown service).

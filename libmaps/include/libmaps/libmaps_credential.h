@@ -64,9 +64,12 @@ LIBMAPS_EXPORT void libmaps_credential_free(libmaps_credential *credential)
     LIBMAPS_NOEXCEPT;
 
 /* Flags for libmaps_sasl_lookup.flags. */
-#define LIBMAPS_SASL_SENDER_DEPENDENT 0x01u /* smtp_sender_dependent_authentication = yes */
-#define LIBMAPS_SASL_LMTP 0x02u             /* LMTP client: no sender lookups */
-#define LIBMAPS_SASL_NO_OWNER_REQUEST_SPECIAL 0x04u /* owner_request_special = no */
+/* smtp_sender_dependent_authentication = yes: probe the sender first. */
+#define LIBMAPS_SASL_SENDER_DEPENDENT 0x01u
+/* An LMTP client (lmtp_sasl_password_maps): no sender probes. */
+#define LIBMAPS_SASL_LMTP 0x02u
+/* owner_request_special = no: split owner-x and x-request at '-' too. */
+#define LIBMAPS_SASL_NO_OWNER_REQUEST_SPECIAL 0x04u
 
 /* Returns nonzero if `domain` (NUL-terminated, `len` bytes, valid only during
  * the call) is local to this Postfix ($myorigin, $mydestination, a local
@@ -118,8 +121,7 @@ LIBMAPS_EXPORT int libmaps_sasl_lookup_keys(const libmaps_sasl_lookup *lookup,
 
 /* Frees an array returned by libmaps_sasl_lookup_keys and its strings; NULL
  * is allowed. */
-LIBMAPS_EXPORT void libmaps_sasl_lookup_keys_free(char **keys)
-    LIBMAPS_NOEXCEPT;
+LIBMAPS_EXPORT void libmaps_sasl_lookup_keys_free(char **keys) LIBMAPS_NOEXCEPT;
 
 #ifdef __cplusplus
 } /* extern "C" */

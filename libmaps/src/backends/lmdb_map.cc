@@ -268,7 +268,7 @@ class LmdbBuilder final : public MapBuilder {
   }
 
   absl::Status Commit() override {
-    std::string target = name() + ".lmdb";
+    std::string target = ResolveTarget(name() + ".lmdb");
     // Sorted records go in with MDB_APPEND: dense pages, no page splits.
     std::vector<const std::pair<std::string, std::string>*> order;
     order.reserve(records_.size());
