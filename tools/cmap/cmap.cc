@@ -20,6 +20,7 @@
 #include "libmaps/map_builder.h"
 #include "libmaps/postfix_config.h"
 #include "libmaps/text.h"
+#include "message_keys.h"
 
 namespace cmap {
 namespace {
@@ -87,6 +88,7 @@ class Command {
   bool incremental_ = false;  // -i
   bool no_utf8_ = false;      // -u
   bool body_ = false, header_ = false, mime_ = false;
+  bool force_utf8_checks_ = false;  // -U
   bool keep_root_ = false;        // -o
   bool plain_mode_ = false;       // -p
   libmaps::NulPolicy nul_ = libmaps::NulPolicy::kProbe;  // -N / -n
@@ -146,7 +148,7 @@ bool Command::ParseOptions(const std::vector<std::string>& args) {
         case 'N': nul_ = libmaps::NulPolicy::kWith; break;
         case 'o': keep_root_ = true; break;
         case 'p': plain_mode_ = true; break;
-        case 'U': break;
+        case 'U': force_utf8_checks_ = true; break;
         case 'q':
           if (sequence_ || query_ || delete_key_) {
             Fatal("specify only one of -s -q or -d");
@@ -177,7 +179,9 @@ libmaps::Map* Command::MapAt(size_t i, int* status) {
   if (maps_[i]) return maps_[i].get();
   libmaps::OpenOptions options;
   options.fold_case = fold_;
-  options.utf8 = config_.smtputf8_enable && !no_utf8_;
+  // -b and -h switch UTF-8 mode off unless -U, as in postmap.
+  options.utf8 = config_.smtputf8_enable && !no_utf8_ &&
+                 (!(body_ || header_) || force_utf8_checks_);
   options.utf8_messages = config_.smtputf8_enable;
   options.duplicates = dups_;
   options.values_are_files = files_;
@@ -243,30 +247,40 @@ int Command::Query() {
 
 int Command::QueryStdin() {
   bool found_any = false;
-  std::string key;
-  while (std::getline(in_, key)) {
+  int status = 0;
+  // Looks one key up in the maps in order; prints the first hit.
+  auto query = [&](const std::string& key) -> bool {
     for (size_t i = 0; i < operands_.size(); ++i) {
-      int status = 0;
       libmaps::Map* map = MapAt(i, &status);
-      if (map == nullptr) {
-        out_.flush();
-        return status;
-      }
+      if (map == nullptr) return false;
       auto value = map->Lookup(key);
       if (!value.ok()) {
-        out_.flush();
-        return Fatal(std::string(value.status().message()));
+        status = Fatal(std::string(value.status().message()));
+        return false;
       }
       if (!value->has_value()) continue;
       if ((*value)->empty()) WarnEmptyValue(*map, key);
       std::string rendered;
       if (!RenderValue(*map, key, **value, &rendered)) {
-        out_.flush();
-        return Fatal("table " + map->type() + ":" + map->name() + ": query error");
+        status = Fatal("table " + map->type() + ":" + map->name() + ": query error");
+        return false;
       }
       out_ << key << '\t' << rendered << '\n';
       found_any = true;
       break;
+    }
+    return true;
+  };
+  if (body_ || header_) {
+    std::string message(std::istreambuf_iterator<char>(in_), {});
+    for (const MessageKey& key : MessageKeys(message, mime_)) {
+      if (key.header ? !header_ : !body_) continue;
+      if (!query(key.text)) return status;
+    }
+  } else {
+    std::string key;
+    while (std::getline(in_, key)) {
+      if (!query(key)) return status;
     }
   }
   return found_any ? 0 : 1;
@@ -315,19 +329,22 @@ int Command::Run(const std::vector<std::string>& args) {
     return Sequence();
   }
   if (query_) {
-    if (operands_.empty() || query_->empty()) return Usage();
-    if (body_ || header_) {
-      return Fatal("-b and -h are not supported by this version of cmap");
-    }
+    if (operands_.empty()) return Usage();
     return *query_ == "-" ? QueryStdin() : Query();
   }
   if (operands_.empty()) return Usage();
   if (delete_key_) return Delete();
   for (const std::string& operand : operands_) {
-    absl::StatusOr<libmaps::MapSpec> spec =
-        libmaps::ParseMapSpec(operand, config_.default_database_type);
-    if (!spec.ok()) return Fatal(std::string(spec.status().message()));
-    if (int status = Build(*spec); status != 0) return status;
+    // Create mode splits "type:name" without further checks, as postmap
+    // does ("lmdb:" names the file "", ":x" the type "").
+    libmaps::MapSpec spec;
+    size_t colon = operand.find(':');
+    if (colon == std::string::npos) {
+      spec = {config_.default_database_type, operand};
+    } else {
+      spec = {operand.substr(0, colon), operand.substr(colon + 1)};
+    }
+    if (int status = Build(spec); status != 0) return status;
   }
   return 0;
 }
@@ -396,6 +413,10 @@ int Command::Build(const libmaps::MapSpec& spec) {
     return Fatal(
         "unsupported dictionary type: texthash does not support bulk-mode "
         "creation.");
+  }
+  if (spec.type != "lmdb" && spec.type != "hash") {
+    return Fatal("unsupported dictionary type: " + spec.type +
+                 ". Is the postfix-" + spec.type + " package installed?");
   }
   // The source: the file itself, or stdin with -i.
   std::string text;
