@@ -68,7 +68,7 @@ TEST(TexthashMap, InvalidUtf8QueryIsAMissWithWarning) {
 TEST(TexthashMap, DuplicateWarnKeepsFirst) {
   Loaded t = Load("dup first\nDUP second\n", {.duplicates = DuplicatePolicy::kWarn});
   EXPECT_EQ(Get(*t.map, "dup"), "first");
-  EXPECT_THAT(t.warnings, ElementsAre("th, line 2: duplicate entry: \"dup\""));
+  EXPECT_THAT(t.warnings, ElementsAre("th, line 2: duplicate entry: \"DUP\""));
 }
 
 TEST(TexthashMap, DuplicateReplaceKeepsLast) {

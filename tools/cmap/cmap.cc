@@ -32,6 +32,20 @@ constexpr std::string_view kUsage =
 constexpr std::string_view kOptionsWithArg = "cdq";
 constexpr std::string_view kOptions = "bcdfFhimnNopqrsuUvw";
 
+// Reads one key line from stdin as postmap does: the newline is dropped, a
+// final line without one counts, text after a NUL byte is ignored (keys are
+// C strings). Postfix's reader also takes a final unterminated line that
+// ends in byte 0xFF for the end of input; cmap does the same.
+bool ReadKeyLine(std::istream& in, std::string* line) {
+  if (!std::getline(in, *line)) return false;
+  if (in.eof() && !line->empty() && static_cast<unsigned char>(line->back()) == 0xFF) {
+    return false;
+  }
+  size_t nul = line->find('\0');
+  if (nul != std::string::npos) line->resize(nul);
+  return true;
+}
+
 class Command {
  public:
   Command(std::istream& in, std::ostream& out, std::ostream& err)
@@ -44,12 +58,17 @@ class Command {
   // first operand. Returns false after printing a usage error.
   bool ParseOptions(const std::vector<std::string>& args);
 
+  // Every message is rendered as Postfix renders log text: unprintable
+  // bytes become '?' (file names from -F values, keys, paths).
   int Fatal(std::string_view message) {
-    err_ << kProgram << ": fatal: " << message << '\n';
+    err_ << kProgram << ": fatal: " << Printable(message) << '\n';
     return 1;
   }
   void Warn(std::string_view message) {
-    err_ << kProgram << ": warning: " << message << '\n';
+    err_ << kProgram << ": warning: " << Printable(message) << '\n';
+  }
+  std::string Printable(std::string_view message) const {
+    return libmaps::Printable(message, config_.smtputf8_enable || !config_loaded_);
   }
   void Verbose(std::string_view message) {
     if (verbose_ > 0) err_ << kProgram << ": " << message << '\n';
@@ -97,6 +116,7 @@ class Command {
   std::vector<std::string> operands_;
 
   libmaps::PostfixConfig config_;
+  bool config_loaded_ = false;
   std::vector<std::unique_ptr<libmaps::Map>> maps_;
 };
 
@@ -212,17 +232,18 @@ void Command::WarnEmptyValue(const libmaps::Map& map, std::string_view key) {
 
 bool Command::RenderValue(const libmaps::Map& map, std::string_view key,
                           std::string_view value, std::string* rendered) {
-  if (!files_) {
+  if (files_) {
+    std::optional<std::string> decoded = libmaps::Base64Decode(value);
+    if (!decoded) {
+      Warn("table " + map.type() + ":" + map.name() + ": key " + std::string(key) +
+           ": malformed BASE64 value: " + std::string(value.substr(0, 30)));
+      return false;
+    }
+    // Postfix prints the decoded value as a C string.
+    rendered->assign(decoded->c_str());
+  } else {
     rendered->assign(value);
-    return true;
   }
-  std::optional<std::string> decoded = libmaps::Base64Decode(value);
-  if (!decoded) {
-    Warn("table " + map.type() + ":" + map.name() + ": key " + std::string(key) +
-         ": malformed BASE64 value: " + std::string(value.substr(0, 30)));
-    return false;
-  }
-  *rendered = *std::move(decoded);
   return true;
 }
 
@@ -234,11 +255,12 @@ int Command::Query() {
     auto value = map->Lookup(*query_);
     if (!value.ok()) return Fatal(std::string(value.status().message()));
     if (!value->has_value()) continue;
-    if ((*value)->empty()) WarnEmptyValue(*map, *query_);
     std::string rendered;
     if (!RenderValue(*map, *query_, **value, &rendered)) {
       return Fatal("table " + map->type() + ":" + map->name() + ": query error");
     }
+    // Queries judge the value as printed (with -F: decoded, up to a NUL).
+    if (rendered.empty()) WarnEmptyValue(*map, *query_);
     out_ << rendered << '\n';
     return 0;
   }
@@ -259,12 +281,12 @@ int Command::QueryStdin() {
         return false;
       }
       if (!value->has_value()) continue;
-      if ((*value)->empty()) WarnEmptyValue(*map, key);
       std::string rendered;
       if (!RenderValue(*map, key, **value, &rendered)) {
         status = Fatal("table " + map->type() + ":" + map->name() + ": query error");
         return false;
       }
+      if (rendered.empty()) WarnEmptyValue(*map, key);
       out_ << key << '\t' << rendered << '\n';
       found_any = true;
       break;
@@ -279,7 +301,7 @@ int Command::QueryStdin() {
     }
   } else {
     std::string key;
-    while (std::getline(in_, key)) {
+    while (ReadKeyLine(in_, &key)) {
       if (!query(key)) return status;
     }
   }
@@ -296,6 +318,7 @@ int Command::Sequence() {
       Warn("table " + map->type() + ":" + map->name() +
            ": empty lookup key value is not allowed");
     }
+    // -s judges the value as stored.
     if (value.empty()) WarnEmptyValue(*map, key);
     std::string rendered;
     if (RenderValue(*map, key, value, &rendered)) {
@@ -317,6 +340,7 @@ int Command::Run(const std::vector<std::string>& args) {
       libmaps::LoadPostfixConfig(libmaps::DefaultConfigDir());
   if (!config.ok()) return Fatal(std::string(config.status().message()));
   config_ = *std::move(config);
+  config_loaded_ = true;
 
   bool any_key = body_ || header_ || mime_;
   if (any_key && (!query_ || *query_ != "-")) {
@@ -409,14 +433,22 @@ class EffectiveIds {
 
 int Command::Build(const libmaps::MapSpec& spec) {
   std::string spec_text = spec.type + ":" + spec.name;
-  if (spec.type == "texthash") {
-    return Fatal(
-        "unsupported dictionary type: texthash does not support bulk-mode "
-        "creation.");
-  }
-  if (spec.type != "lmdb" && spec.type != "hash") {
-    return Fatal("unsupported dictionary type: " + spec.type +
-                 ". Is the postfix-" + spec.type + " package installed?");
+  // postmap reads the source before it looks at the type; with -i there is
+  // no source file to read.
+  auto check_type = [&]() -> int {
+    if (spec.type == "texthash") {
+      return Fatal(
+          "unsupported dictionary type: texthash does not support bulk-mode "
+          "creation.");
+    }
+    if (spec.type != "lmdb" && spec.type != "hash") {
+      return Fatal("unsupported dictionary type: " + spec.type +
+                   ". Is the postfix-" + spec.type + " package installed?");
+    }
+    return 0;
+  };
+  if (incremental_) {
+    if (int status = check_type(); status != 0) return status;
   }
   // The source: the file itself, or stdin with -i.
   std::string text;
@@ -440,6 +472,7 @@ int Command::Build(const libmaps::MapSpec& spec) {
     int e = errno;
     ::close(fd);
     if (n < 0) return Fatal("read " + spec.name + ": " + std::strerror(e));
+    if (int status = check_type(); status != 0) return status;
   }
   libmaps::BuildOptions options = MakeBuildOptions(source_stat);
   EffectiveIds ids(source_stat, keep_root_);
@@ -491,7 +524,7 @@ int Command::Delete() {
   };
   if (*delete_key_ == "-") {
     std::string key;
-    while (std::getline(in_, key)) {
+    while (ReadKeyLine(in_, &key)) {
       if (int status = delete_key(key); status != 0) return status;
     }
   } else if (int status = delete_key(*delete_key_); status != 0) {

@@ -49,7 +49,8 @@ class TexthashMap final : public Map {
       }
       std::string message =
           absl::StrCat(ToAbsl(name()), ", line ", entry.line,
-                       ": duplicate entry: \"", Printable(*key, options_.utf8_messages), "\"");
+                       ": duplicate entry: \"",
+                       Printable(entry.key, options_.utf8_messages), "\"");
       switch (options.duplicates) {
         case DuplicatePolicy::kFail:
           return absl::FailedPreconditionError(message);
