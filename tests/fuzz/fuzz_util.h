@@ -1,0 +1,29 @@
+// Shared helpers for the fuzz targets.
+
+#ifndef LIBMAPS_TESTS_FUZZ_FUZZ_UTIL_H_
+#define LIBMAPS_TESTS_FUZZ_FUZZ_UTIL_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace libmaps::fuzz {
+
+// Inputs above this size are skipped: they only slow the fuzzer down.
+inline constexpr size_t kMaxInput = 1 << 16;
+
+inline std::string_view AsText(const uint8_t* data, size_t size) {
+  return {reinterpret_cast<const char*>(data), size};
+}
+
+// Splits "a<TAB>b" framing; b is empty when there is no TAB.
+inline void SplitAtTab(std::string_view in, std::string_view* a,
+                       std::string_view* b) {
+  size_t tab = in.find('\t');
+  *a = in.substr(0, tab);
+  *b = tab == std::string_view::npos ? std::string_view() : in.substr(tab + 1);
+}
+
+}  // namespace libmaps::fuzz
+
+#endif  // LIBMAPS_TESTS_FUZZ_FUZZ_UTIL_H_
