@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-  meson ninja-build pkg-config g++ python3
+  meson ninja-build pkg-config g++ python3 clang libclang-rt-14-dev
   liblmdb-dev libsodium-dev libabsl-dev libicu-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   postfix postfix-lmdb db5.3-util lmdb-utils
