@@ -31,12 +31,12 @@ status=0
 run_one() {
   local name=$1 exe=build-fuzz/tests/fuzz/$1_fuzzer dict=()
   [ -f "tests/fuzz/$1_fuzzer.dict" ] && dict=(-dict="tests/fuzz/$1_fuzzer.dict")
-  mkdir -p "$work/$name/corpus" "$work/$name/artifacts"
+  mkdir -p "$work/$name/corpus" "build-fuzz/fuzz-artifacts/$name"
   cp -r "tests/fuzz/corpus/$name/." "$work/$name/corpus/"
   # -max_len keeps inputs within each target's own size cap.
   "$exe" "${dict[@]}" -max_total_time="$seconds" -max_len=65536 -timeout=30 \
     -rss_limit_mb=4096 -print_final_stats=1 \
-    -artifact_prefix="$work/$name/artifacts/" "$work/$name/corpus" \
+    -artifact_prefix="build-fuzz/fuzz-artifacts/$name/" "$work/$name/corpus" \
     >"$work/$name/log" 2>&1
 }
 names=$(ls tests/fuzz/corpus | grep -v README)
@@ -55,7 +55,10 @@ while [ $# -gt 0 ]; do
       echo "fuzz $name: OK, ${execs:-?} executions in ${seconds}s (${rate:-?}/s)"
     else
       echo "fuzz $name: FAILED"; tail -40 "$work/$name/log"
-      ls "$work/$name/artifacts"
+      for a in build-fuzz/fuzz-artifacts/"$name"/*; do
+        [ -f "$a" ] || continue
+        echo "input $a:"; od -A d -c "$a" | head -20
+      done
       status=1
     fi
   done

@@ -22,6 +22,12 @@ namespace libmaps::internal {
 [[nodiscard]] std::optional<std::string> PrepareLookupKey(
     std::string_view key, const OpenOptions& options, std::string_view table);
 
+// The same for a key being stored (Postfix's update-side check), with the
+// options spelled out so builders can share it.
+[[nodiscard]] std::optional<std::string> PrepareKey(
+    std::string_view key, bool fold_case, bool utf8, bool utf8_messages,
+    const DiagnosticSink& sink, std::string_view table);
+
 // Postfix's trailing-NUL probing (dict_db.c, dict_lmdb.c): a reader tries
 // key+NUL, then key, and the first hit fixes the style for the life of the
 // handle. Thread-safe.

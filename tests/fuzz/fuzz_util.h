@@ -3,8 +3,13 @@
 #ifndef LIBMAPS_TESTS_FUZZ_FUZZ_UTIL_H_
 #define LIBMAPS_TESTS_FUZZ_FUZZ_UTIL_H_
 
+#include <unistd.h>
+
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
 #include <string_view>
 
 namespace libmaps::fuzz {
@@ -22,6 +27,26 @@ inline void SplitAtTab(std::string_view in, std::string_view* a,
   size_t tab = in.find('\t');
   *a = in.substr(0, tab);
   *b = tab == std::string_view::npos ? std::string_view() : in.substr(tab + 1);
+}
+
+// A directory under $TMPDIR for targets that must write real files, made on
+// first use and removed at exit.
+inline const std::string& ScratchDir() {
+  // Never destroyed: the atexit handler runs after static destructors of
+  // objects constructed later than its registration.
+  static const std::string* dir = [] {
+    const char* tmp = std::getenv("TMPDIR");
+    auto* path = new std::string(std::string(tmp != nullptr && *tmp ? tmp : "/tmp") +
+                                 "/libmaps-fuzz-XXXXXX");
+    if (mkdtemp(path->data()) == nullptr) std::abort();
+    return path;
+  }();
+  static const bool cleanup_registered = [] {
+    std::atexit([] { std::filesystem::remove_all(*dir); });
+    return true;
+  }();
+  (void)cleanup_registered;
+  return *dir;
 }
 
 }  // namespace libmaps::fuzz

@@ -17,25 +17,9 @@
 #include "backends/lmdb_map.h"
 #include "fuzz_util.h"
 
-namespace {
-
-const std::string& ScratchDir() {
-  static const std::string dir = [] {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl = std::string(tmp != nullptr && *tmp ? tmp : "/tmp") +
-                       "/libmaps-fuzz-XXXXXX";
-    if (mkdtemp(tmpl.data()) == nullptr) std::abort();
-    std::atexit([] { std::filesystem::remove_all(ScratchDir()); });
-    return tmpl;
-  }();
-  return dir;
-}
-
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size > 1 << 16) return 0;
-  std::string name = ScratchDir() + "/open";
+  std::string name = libmaps::fuzz::ScratchDir() + "/open";
   std::string path = name + ".lmdb";
   FILE* f = std::fopen(path.c_str(), "wb");
   if (f == nullptr) std::abort();

@@ -16,22 +16,6 @@
 #include "libmaps/map_builder.h"
 #include "libmaps/text.h"
 
-namespace {
-
-const std::string& ScratchDir() {
-  static const std::string dir = [] {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl = std::string(tmp != nullptr && *tmp ? tmp : "/tmp") +
-                       "/libmaps-fuzz-XXXXXX";
-    if (mkdtemp(tmpl.data()) == nullptr) std::abort();
-    std::atexit([] { std::filesystem::remove_all(ScratchDir()); });
-    return tmpl;
-  }();
-  return dir;
-}
-
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size > 1 << 14) return 0;
   std::string_view text = libmaps::fuzz::AsText(data, size);
@@ -39,7 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   libmaps::BuildOptions options;
   options.utf8 = false;  // any bytes
   options.duplicates = libmaps::DuplicatePolicy::kReplace;
-  std::string name = ScratchDir() + "/rt";
+  std::string name = libmaps::fuzz::ScratchDir() + "/rt";
   auto builder = libmaps::NewMapBuilder("lmdb:" + name, options);
   if (!builder.ok()) std::abort();
   size_t pos = 0;

@@ -71,6 +71,61 @@ absl::StatusOr<EnvPtr> OpenEnv(const std::string& path, unsigned flags,
   return env;
 }
 
+// liblmdb checks the meta pages' magic and version when it opens a file, and
+// trusts the rest: a page size of 0 divides by zero inside mdb_env_open, a
+// last page or root beyond the file reads outside the map. These checks run
+// first. (LMDB also trusts the B-tree pages themselves, which cannot be
+// checked without walking the whole tree; see docs/fuzzing.md.)
+absl::Status CheckLmdbFile(const std::string& path) {
+  constexpr uint32_t kMagic = 0xBEEFC0DE;
+  constexpr uint32_t kVersion = 1;
+  constexpr size_t kPageHeader = 16;
+  constexpr size_t kMetaSize = 136;
+  auto invalid = [&] {
+    return absl::DataLossError(absl::StrCat("open database ", path, ": ",
+                                            LmdbError(MDB_INVALID)));
+  };
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  struct stat st;
+  if (!fd.valid() || ::fstat(fd.get(), &st) < 0) return absl::OkStatus();  // LMDB reports it
+  uint64_t file_size = static_cast<uint64_t>(st.st_size);
+  auto read_meta = [&](uint64_t offset, unsigned char* meta) {
+    return ::pread(fd.get(), meta, kMetaSize, static_cast<off_t>(offset + kPageHeader)) ==
+           static_cast<ssize_t>(kMetaSize);
+  };
+  auto u32 = [](const unsigned char* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+  };
+  auto u64 = [](const unsigned char* p) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+  };
+  unsigned char meta[2][kMetaSize];
+  if (!read_meta(0, meta[0])) return invalid();
+  uint64_t psize = u32(meta[0] + 24);  // the free DB's md_pad holds it
+  if (psize < 256 || psize > 65536 || (psize & (psize - 1)) != 0 ||
+      file_size < 2 * psize || !read_meta(psize, meta[1])) {
+    return invalid();
+  }
+  for (const unsigned char* m : {meta[0], meta[1]}) {
+    if (u32(m) != kMagic || u32(m + 4) != kVersion) return invalid();
+  }
+  const unsigned char* m = u64(meta[1] + 128) > u64(meta[0] + 128) ? meta[1] : meta[0];
+  uint64_t last_pg = u64(m + 120);
+  if (last_pg < 1 || last_pg >= file_size / psize) return invalid();
+  for (size_t db = 0; db < 2; ++db) {
+    uint64_t root = u64(m + 24 + db * 48 + 40);
+    uint16_t depth;
+    std::memcpy(&depth, m + 24 + db * 48 + 6, 2);
+    if (root != ~uint64_t{0} && (root < 2 || root > last_pg)) return invalid();
+    if (depth > 64) return invalid();
+  }
+  return absl::OkStatus();
+}
+
 // Serialises the process's fcntl lock on one file between threads: fcntl
 // locks belong to the process, so the first reader in takes F_RDLCK and the
 // last one out releases it.
@@ -117,26 +172,17 @@ class LmdbMap final : public Map {
     if (!folded) return std::nullopt;
     std::optional<std::string> result;
     absl::Status s = WithReadTxn([&](MDB_txn* txn) -> absl::Status {
-      if (probe_.try_with()) {
-        std::string with_nul = *folded + '\0';
-        MDB_val k = Val(with_nul), v;
+      // Postfix's order: key+NUL first, then the bare key.
+      for (bool with_nul : {true, false}) {
+        if (with_nul ? !probe_.try_with() : !probe_.try_without()) continue;
+        std::string probe = with_nul ? *folded + '\0' : *folded;
+        MDB_val k = Val(probe), v;
         int rc = mdb_get(txn, dbi_, &k, &v);
-        if (rc == 0) {
-          probe_.Hit(true);
-          result = std::string(AsCString(View(v)));
-          return absl::OkStatus();
-        }
-        if (rc != MDB_NOTFOUND) return ReadError(rc);
-      }
-      if (probe_.try_without()) {
-        MDB_val k = Val(*folded), v;
-        int rc = mdb_get(txn, dbi_, &k, &v);
-        if (rc == 0) {
-          probe_.Hit(false);
-          result = std::string(AsCString(View(v)));
-          return absl::OkStatus();
-        }
-        if (rc != MDB_NOTFOUND) return ReadError(rc);
+        if (rc == MDB_NOTFOUND) continue;
+        if (rc != 0) return ReadError(rc);
+        probe_.Hit(with_nul);
+        result = std::string(AsCString(View(v)));
+        break;
       }
       return absl::OkStatus();
     });
@@ -202,17 +248,7 @@ std::string Stored(std::string_view s, NulPolicy nul) {
 // UTF-8 in UTF-8 mode (Postfix's update-side check).
 std::optional<std::string> FoldForStore(std::string_view key, const BuildOptions& o,
                                         std::string_view table) {
-  if (o.utf8 && !IsAscii(key) && !IsValidUtf8(key)) {
-    if (o.diagnostics) {
-      o.diagnostics(Severity::kWarning,
-                    absl::StrCat(ToAbsl(table), ": non-UTF-8 key \"",
-                                 Printable(key, o.utf8_messages),
-                                 "\": malformed UTF-8 or invalid codepoint"));
-    }
-    return std::nullopt;
-  }
-  if (!o.fold_case) return std::string(key);
-  return FoldKey(key, o.utf8);
+  return PrepareKey(key, o.fold_case, o.utf8, o.utf8_messages, o.diagnostics, table);
 }
 
 absl::Status CheckKeySize(std::string_view stored_key) {
@@ -534,6 +570,7 @@ absl::StatusOr<std::unique_ptr<Map>> OpenLmdbMap(std::string_view name,
     return absl::DataLossError(
         absl::StrCat("open database ", path, ": ", std::strerror(EBADF)));
   }
+  if (absl::Status s = CheckLmdbFile(path); !s.ok()) return s;
   absl::StatusOr<EnvPtr> env = OpenEnv(path, MDB_RDONLY, 16777216, 0644);
   if (!env.ok()) return env.status();
   MDB_txn* txn = nullptr;
@@ -579,6 +616,10 @@ absl::StatusOr<std::unique_ptr<MapUpdater>> OpenLmdbUpdater(
     return absl::UnavailableError(message);
   }
   if (absl::Status s = LockWholeFile(fd.get(), F_WRLCK); !s.ok()) return s;
+  struct stat st;
+  if (::fstat(fd.get(), &st) == 0 && st.st_size > 0) {
+    if (absl::Status s = CheckLmdbFile(path); !s.ok()) return s;
+  }
   auto updater =
       std::make_unique<LmdbUpdater>(std::string(name), options, std::move(fd));
   if (absl::Status s = updater->Open(options.lmdb_map_size); !s.ok()) return s;
