@@ -3,6 +3,7 @@
 #include <array>
 
 #include "absl/strings/str_cat.h"
+#include "backends/hash_map.h"
 #include "backends/lmdb_map.h"
 #include "backends/texthash_map.h"
 #include "string_view_compat.h"
@@ -25,7 +26,7 @@ struct BackendInfo {
 
 constexpr std::array<BackendInfo, 3> kBackends = {{
     {"texthash", &internal::OpenTexthashMap},
-    {"hash", nullptr},
+    {"hash", &internal::OpenHashMap},
     {"lmdb", &internal::OpenLmdbMap},
 }};
 

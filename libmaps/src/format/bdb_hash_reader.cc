@@ -485,7 +485,7 @@ absl::StatusOr<std::optional<std::string>> BdbHashReader::FindInBucket(
       if (absl::Status s = ItemBytes(d, nullptr, &scratch, &value); !s.ok()) {
         return s;
       }
-      if (d.type == b::kItemOffPage) return std::move(scratch);
+      if (d.type == b::kItemOffPage) return scratch;
       return std::string(value);
     }
     prev = pgno;

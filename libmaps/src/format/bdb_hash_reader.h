@@ -135,7 +135,8 @@ class BdbHashReader {
   }
   absl::StatusOr<uint32_t> BucketPage(uint32_t bucket) const;
   absl::Status VerifyChecksum(uint32_t pgno, const uint8_t* page) const;
-  // Validates a bucket page; `*empty` is set for a never-written page.
+  // Validates bucket page `pgno`, reached from page `expected_prev` (0 for
+  // a bucket's first page); `page->empty` is set for a never-written page.
   absl::Status LoadHashPage(uint32_t pgno, uint32_t expected_prev,
                             HashPage* page) const;
   absl::Status LoadItem(const HashPage& page, uint32_t index, Item* item) const;
