@@ -39,9 +39,7 @@ SHOW_STDERR = False  # --show-stderr
 # Cases whose differences are known and are not in reading the table.
 # Reported as XFAIL while they differ and as XPASS once they agree.
 KNOWN_DIFFERENCES = {
-    # postmap -F prints a decoded value as a C string, so a value with a NUL
-    # byte is cut there; cmap prints every decoded byte (tools/cmap).
-    "pm-files-nul": "cmap -F prints decoded values past their first NUL byte",
+    # (empty: the -F NUL difference was fixed in cmap)
 }
 
 # Characters for generated keys: no whitespace, no '#' (a comment at the

@@ -25,6 +25,14 @@
 namespace cmap {
 namespace {
 
+// How Postfix names a table in messages. Its dictionary layer uses the file
+// name for hash: ("hash:NAME.db"); postmap's own -q KEY and -s code uses the
+// name as given ("hash:NAME"). Verified on postmap 3.7.11.
+std::string GivenName(const libmaps::Map& map) { return map.type() + ":" + map.name(); }
+std::string DictName(const libmaps::Map& map) {
+  return GivenName(map) + (map.type() == "hash" ? ".db" : "");
+}
+
 constexpr std::string_view kProgram = "cmap";
 constexpr std::string_view kUsage =
     "usage: cmap [-bfFhimnNoprsuUvw] [-c config_dir] [-d key] [-q key] "
@@ -82,7 +90,7 @@ class Command {
   // failed (after the warning).
   bool RenderValue(const libmaps::Map& map, std::string_view key,
                    std::string_view value, std::string* rendered);
-  void WarnEmptyValue(const libmaps::Map& map, std::string_view key);
+  void WarnEmptyValue(const std::string& table, std::string_view key);
 
   int Query();
   int QueryStdin();
@@ -223,11 +231,10 @@ libmaps::Map* Command::MapAt(size_t i, int* status) {
   return maps_[i].get();
 }
 
-void Command::WarnEmptyValue(const libmaps::Map& map, std::string_view key) {
-  std::string table = "table " + map.type() + ":" + map.name();
-  Warn(table + ": key " + std::string(key) +
+void Command::WarnEmptyValue(const std::string& table, std::string_view key) {
+  Warn("table " + table + ": key " + std::string(key) +
        ": empty string result is not allowed");
-  Warn(table + " should return NO RESULT in case of NOT FOUND");
+  Warn("table " + table + " should return NO RESULT in case of NOT FOUND");
 }
 
 bool Command::RenderValue(const libmaps::Map& map, std::string_view key,
@@ -235,7 +242,7 @@ bool Command::RenderValue(const libmaps::Map& map, std::string_view key,
   if (files_) {
     std::optional<std::string> decoded = libmaps::Base64Decode(value);
     if (!decoded) {
-      Warn("table " + map.type() + ":" + map.name() + ": key " + std::string(key) +
+      Warn("table " + DictName(map) + ": key " + std::string(key) +
            ": malformed BASE64 value: " + std::string(value.substr(0, 30)));
       return false;
     }
@@ -257,10 +264,10 @@ int Command::Query() {
     if (!value->has_value()) continue;
     std::string rendered;
     if (!RenderValue(*map, *query_, **value, &rendered)) {
-      return Fatal("table " + map->type() + ":" + map->name() + ": query error");
+      return Fatal("table " + DictName(*map) + ": query error");
     }
     // Queries judge the value as printed (with -F: decoded, up to a NUL).
-    if (rendered.empty()) WarnEmptyValue(*map, *query_);
+    if (rendered.empty()) WarnEmptyValue(GivenName(*map), *query_);
     out_ << rendered << '\n';
     return 0;
   }
@@ -283,10 +290,10 @@ int Command::QueryStdin() {
       if (!value->has_value()) continue;
       std::string rendered;
       if (!RenderValue(*map, key, **value, &rendered)) {
-        status = Fatal("table " + map->type() + ":" + map->name() + ": query error");
+        status = Fatal("table " + DictName(*map) + ": query error");
         return false;
       }
-      if (rendered.empty()) WarnEmptyValue(*map, key);
+      if (rendered.empty()) WarnEmptyValue(DictName(*map), key);
       out_ << key << '\t' << rendered << '\n';
       found_any = true;
       break;
@@ -315,11 +322,10 @@ int Command::Sequence() {
   if (map == nullptr) return status;
   absl::Status s = map->ForEach([&](std::string_view key, std::string_view value) {
     if (key.empty()) {
-      Warn("table " + map->type() + ":" + map->name() +
-           ": empty lookup key value is not allowed");
+      Warn("table " + GivenName(*map) + ": empty lookup key value is not allowed");
     }
     // -s judges the value as stored.
-    if (value.empty()) WarnEmptyValue(*map, key);
+    if (value.empty()) WarnEmptyValue(GivenName(*map), key);
     std::string rendered;
     if (RenderValue(*map, key, value, &rendered)) {
       out_ << key << '\t' << rendered << '\n';

@@ -3,7 +3,10 @@
 // A Map is what Postfix calls a dictionary: an exact-match table from a key to
 // a value, opened from a "type:name" specification such as
 // "texthash:/etc/postfix/sasl_passwd". The type names are exactly Postfix's.
-// Supported types: texthash (the source file, parsed into memory at open).
+// Supported types:
+//   hash      NAME.db, a Berkeley DB 5.3 hash file, read natively (no libdb)
+//   lmdb      NAME.lmdb, an LMDB file as Postfix keeps it
+//   texthash  the source file NAME itself, parsed into memory at open
 //
 // Keys are folded the way the map was opened (OpenOptions::fold_case and
 // OpenOptions::utf8), exactly as Postfix folds them, so a caller passes keys as
@@ -123,10 +126,15 @@ struct MapSpec {
     std::string_view spec, std::string_view default_type = {});
 
 // Opens the map named by `spec` ("type:name"). Errors:
-//   kInvalidArgument   malformed spec; unsupported dictionary type: <type>
-//   kNotFound          the file does not exist
-//   kFailedPrecondition a duplicate key under DuplicatePolicy::kFail
-//   kUnavailable       any other I/O error
+//   kInvalidArgument    malformed spec; unsupported dictionary type: <type>
+//   kNotFound           the file does not exist
+//   kDataLoss           the file is not a valid table of its type (corrupt,
+//                       truncated, zero-length); the message names the page
+//   kFailedPrecondition a duplicate key under DuplicatePolicy::kFail; a hash
+//                       file that is encrypted, allows duplicate keys or has
+//                       an unsupported version
+//   kUnavailable        any other I/O error
+// Messages follow Postfix's wording ("open database NAME.db: ...").
 [[nodiscard]] LIBMAPS_EXPORT absl::StatusOr<std::unique_ptr<Map>> OpenMap(
     std::string_view spec, const OpenOptions& options = {});
 
