@@ -180,6 +180,8 @@ std::optional<std::string> Base64Decode(std::string_view text) {
       if (v[j] < 0) return std::nullopt;
       ++have;
     }
+    // '=' may only be the third or fourth character of a group.
+    if (have < 2) return std::nullopt;
     if (have >= 2) out.push_back(static_cast<char>((v[0] << 2) | (v[1] >> 4)));
     if (have >= 3) out.push_back(static_cast<char>(((v[1] & 15) << 4) | (v[2] >> 2)));
     if (have == 4) out.push_back(static_cast<char>(((v[2] & 3) << 6) | v[3]));

@@ -78,7 +78,13 @@ TEST(Base64, DecodesAndRejectsAsPostmap) {
   EXPECT_FALSE(Base64Decode("abc").has_value());        // length % 4
   EXPECT_FALSE(Base64Decode("!!!notb64").has_value());
   EXPECT_FALSE(Base64Decode("aGVsbG8=extra").has_value());
-  EXPECT_EQ(*Base64Decode("aGVsbG8=ZXh0"), "hello");     // stops at the '=' 
+  EXPECT_EQ(*Base64Decode("aGVsbG8=ZXh0"), "hello");     // stops at the '='
+  EXPECT_EQ(*Base64Decode("aA=a"), "h");
+  // '=' as the first or second character of a group is malformed
+  // (verified on postmap 3.7.11).
+  EXPECT_FALSE(Base64Decode("=Z>P").has_value());
+  EXPECT_FALSE(Base64Decode("a===").has_value());
+  EXPECT_FALSE(Base64Decode("aGVs=xyz").has_value());
 }
 
 }  // namespace

@@ -426,7 +426,9 @@ class LmdbUpdater final : public MapUpdater {
     read_options.diagnostics = options_.diagnostics;
     std::optional<std::string> folded =
         PrepareLookupKey(key, read_options, "lmdb:" + name());
-    if (!folded) return false;
+    // Postfix's UTF-8 layer answers a non-UTF-8 key with a warning and
+    // "success", so postmap -d counts it as a deletion (exit 0).
+    if (!folded) return true;
     for (bool with_nul : {true, false}) {
       if (with_nul ? !probe_.try_with() : !probe_.try_without()) continue;
       std::string stored = with_nul ? *folded + '\0' : *folded;
