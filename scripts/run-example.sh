@@ -21,11 +21,15 @@ run() {
   set -e
   echo
 }
-run ls -l smtp_pass access
-run "$cmap" -c postfix -q '[relay.example.jp]:587' texthash:smtp_pass
-run "$cmap" -c postfix -q '[RELAY.example.JP]:587' texthash:smtp_pass
-run "$cmap" -c postfix -q 'relay.example.jp:587' texthash:smtp_pass
-run "$cmap" -c postfix -s texthash:access
+run "$cmap" -c postfix smtp_pass          # hash: (main.cf names no other type)
+run ls -l smtp_pass smtp_pass.db
+run "$cmap" -c postfix -q '[relay.example.jp]:587' smtp_pass
+run "$cmap" -c postfix -q '[RELAY.example.JP]:587' hash:smtp_pass
+run "$cmap" -c postfix -q 'relay.example.jp:587' hash:smtp_pass
+run "$cmap" -c postfix lmdb:access
+run "$cmap" -c postfix -s lmdb:access
 printf 'spammer@example.net\nfriend@example.org\nexample.com\n' > keys
-echo "\$ printf 'spammer@example.net\\nfriend@example.org\\nexample.com\\n' | cmap -c postfix -q - texthash:access"
-"$cmap" -c postfix -q - texthash:access < keys || true
+echo "\$ printf 'spammer@example.net\\nfriend@example.org\\nexample.com\\n' | cmap -c postfix -q - lmdb:access"
+"$cmap" -c postfix -q - lmdb:access < keys || true
+echo
+run "$cmap" -c postfix -q example.com texthash:access

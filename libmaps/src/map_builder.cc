@@ -1,6 +1,7 @@
 #include "libmaps/map_builder.h"
 
 #include "absl/strings/str_cat.h"
+#include "backends/hash_builder.h"
 #include "backends/lmdb_map.h"
 #include "string_view_compat.h"
 #include "value_files.h"
@@ -20,10 +21,6 @@ absl::Status CannotCreate(const MapSpec& spec) {
         "unsupported dictionary type: texthash does not support bulk-mode "
         "creation.");
   }
-  if (spec.type == "hash") {
-    return absl::UnimplementedError(
-        "unsupported dictionary type: hash (libmaps cannot write it yet)");
-  }
   return absl::InvalidArgumentError(
       absl::StrCat("unsupported dictionary type: ", spec.type, ". Is the postfix-",
                    spec.type, " package installed?"));
@@ -36,6 +33,7 @@ absl::StatusOr<std::unique_ptr<MapBuilder>> NewMapBuilder(
   absl::StatusOr<MapSpec> parsed = ParseMapSpec(spec);
   if (!parsed.ok()) return parsed.status();
   if (parsed->type == "lmdb") return internal::NewLmdbBuilder(parsed->name, options);
+  if (parsed->type == "hash") return internal::NewHashBuilder(parsed->name, options);
   return CannotCreate(*parsed);
 }
 
@@ -45,6 +43,9 @@ absl::StatusOr<std::unique_ptr<MapUpdater>> OpenMapUpdater(
   if (!parsed.ok()) return parsed.status();
   if (parsed->type == "lmdb") {
     return internal::OpenLmdbUpdater(parsed->name, options, create);
+  }
+  if (parsed->type == "hash") {
+    return internal::OpenHashUpdater(parsed->name, options, create);
   }
   if (parsed->type == "texthash") {
     return absl::InvalidArgumentError(absl::StrCat(

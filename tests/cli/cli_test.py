@@ -89,14 +89,29 @@ def main():
         rc, out, _ = run(cmap, ["-q", "-", "texthash:smtp_pass"], work, b"absent\n")
         check("-q - none found", rc == 1 and out == b"", f"rc={rc}")
 
-        # Refusals for what this version cannot do yet are explicit.
-        rc, _, err = run(cmap, ["hash:smtp_pass"], work)
-        check("hash build refused", rc == 1 and b"cannot write it yet" in err, "wrong message")
-        rc, _, err = run(cmap, ["-q", "x", "hash:smtp_pass"], work)
+        # A credential map built from a 0600 source: a 0600 table for every
+        # type, found by its bracketed key, and no password in the messages.
+        rc, _, err = run(cmap, ["-q", "x", "hash:nosuch"], work)
         check("hash read of a missing .db",
-              rc == 1 and b"open database smtp_pass.db: No such file or directory" in err,
+              rc == 1 and b"open database nosuch.db: No such file or directory" in err,
               "wrong message")
-        check("no output file", not os.path.exists(os.path.join(work, "smtp_pass.db")))
+        # (The loop above built smtp_pass.db from a 0644 source; an existing
+        # table keeps its mode, so start afresh.)
+        for ext in (".db", ".lmdb"):
+            if os.path.exists(os.path.join(work, "smtp_pass" + ext)):
+                os.unlink(os.path.join(work, "smtp_pass" + ext))
+        os.chmod(os.path.join(work, "smtp_pass"), 0o600)
+        for typ, ext in (("hash", ".db"), ("lmdb", ".lmdb")):
+            rc, _, err = run(cmap, [f"{typ}:smtp_pass"], work)
+            check(f"{typ} build", rc == 0, f"rc={rc}")
+            check(f"{typ} build: no password in messages", pw not in err, "stderr shows it")
+            mode = os.stat(os.path.join(work, "smtp_pass" + ext)).st_mode & 0o777
+            check(f"{typ} build: mode", mode == 0o600, f"mode {mode:o}")
+            rc, out, _ = run(cmap, ["-q", "[GOOD.example]:587", f"{typ}:smtp_pass"], work)
+            check(f"{typ} -q found", rc == 0 and out == b"user:" + pw + b"\n", f"rc={rc}")
+        # No temporary files are left behind.
+        debris = [n for n in os.listdir(work) if ".cmap-" in n]
+        check("no temporary files left", not debris, " ".join(debris))
     finally:
         shutil.rmtree(work)
     for f in failures:

@@ -1,69 +1,7 @@
-// Writer -> reader round trip for lmdb: pairs "key<TAB>value" per line go
-// through the atomic builder into a real file; the reader must then find
-// every pair (last value wins, -r) and ForEach must list exactly them.
+// lmdb writer -> reader round trip (see roundtrip.h).
 
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cstdint>
-#include <cstdlib>
-#include <filesystem>
-#include <map>
-#include <string>
-
-#include "fuzz_util.h"
-#include "libmaps/map.h"
-#include "libmaps/map_builder.h"
-#include "libmaps/text.h"
+#include "roundtrip.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size > 1 << 14) return 0;
-  std::string_view text = libmaps::fuzz::AsText(data, size);
-  std::map<std::string, std::string> expected;  // folded key -> value
-  libmaps::BuildOptions options;
-  options.utf8 = false;  // any bytes
-  options.duplicates = libmaps::DuplicatePolicy::kReplace;
-  std::string name = libmaps::fuzz::ScratchDir() + "/rt";
-  auto builder = libmaps::NewMapBuilder("lmdb:" + name, options);
-  if (!builder.ok()) std::abort();
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    std::string_view line = text.substr(pos, nl == text.npos ? text.npos : nl - pos);
-    pos = nl == text.npos ? text.size() : nl + 1;
-    std::string_view key, value;
-    libmaps::fuzz::SplitAtTab(line, &key, &value);
-    // Postfix's records are C strings: no NUL inside, no empty key or value.
-    if (key.empty() || value.empty() || key.find('\0') != key.npos ||
-        value.find('\0') != value.npos) {
-      continue;
-    }
-    absl::Status s = (*builder)->Add(key, value);
-    std::string folded = *libmaps::FoldKey(key, false);
-    if (!s.ok()) {
-      if (folded.size() + 1 <= 511) std::abort();  // only over-long keys fail
-      continue;
-    }
-    expected[folded] = std::string(value);
-  }
-  if (!(*builder)->Commit().ok()) std::abort();
-  libmaps::OpenOptions read_options;
-  read_options.utf8 = false;
-  auto map = libmaps::OpenMap("lmdb:" + name, read_options);
-  if (!map.ok()) std::abort();
-  for (const auto& [key, value] : expected) {
-    auto found = (*map)->Lookup(key);
-    if (!found.ok() || !found->has_value() || **found != value) std::abort();
-  }
-  size_t seen = 0;
-  if (!(*map)->ForEach([&](std::string_view k, std::string_view v) {
-         auto it = expected.find(std::string(k));
-         if (it == expected.end() || it->second != v) std::abort();
-         ++seen;
-         return true;
-       }).ok() ||
-      seen != expected.size()) {
-    std::abort();
-  }
-  return 0;
+  return RoundTrip("lmdb", data, size);
 }

@@ -1,0 +1,552 @@
+#include "backends/hash_builder.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "file_util.h"
+#include "format/bdb_hash_reader.h"
+#include "format/bdb_hash_writer.h"
+#include "libmaps/text.h"
+#include "lookup_key.h"
+#include "string_view_compat.h"
+
+namespace libmaps::internal {
+namespace {
+
+// A writer that keeps replacing the file faster than we can lock it.
+constexpr int kLockAttempts = 100;
+
+std::mutex settings_mu;
+HashWriteSettings testing_settings;  // guarded by settings_mu
+
+HashWriteSettings DefaultSettings() {
+  std::lock_guard<std::mutex> guard(settings_mu);
+  return testing_settings;
+}
+
+std::string ErrnoText(int err) { return std::strerror(err); }
+
+absl::Status OpenError(const std::string& path, int err) {
+  std::string message = absl::StrCat("open database ", path, ": ", ErrnoText(err));
+  if (err == ENOENT) return absl::NotFoundError(message);
+  if (err == EACCES || err == EPERM || err == EROFS) {
+    return absl::PermissionDeniedError(message);
+  }
+  return absl::UnavailableError(message);
+}
+
+int FlockRetry(int fd, int op) {
+  int rc;
+  do {
+    rc = ::flock(fd, op);
+  } while (rc != 0 && errno == EINTR);
+  return rc;
+}
+
+bool IsZeroLengthFile(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0;
+}
+
+void Warn(const BuildOptions& o, std::string_view message) {
+  if (o.diagnostics) o.diagnostics(Severity::kWarning, message);
+}
+
+// The bytes stored for a key or value under `nul`.
+std::string Stored(std::string_view s, NulPolicy nul) {
+  std::string out;
+  out.reserve(s.size() + 1);
+  out.assign(s);
+  if (nul != NulPolicy::kWithout) out.push_back('\0');
+  return out;
+}
+
+// Folds a key for storage; std::nullopt after a warning when it is not valid
+// UTF-8 in UTF-8 mode (Postfix's update-side check). `display` is NAME.db.
+std::optional<std::string> FoldForStore(std::string_view key, const BuildOptions& o,
+                                        const std::string& display) {
+  if (o.utf8 && !IsAscii(key) && !IsValidUtf8(key)) {
+    Warn(o, absl::StrCat("hash:", display, ": non-UTF-8 key \"",
+                         Printable(key, o.utf8_messages),
+                         "\": malformed UTF-8 or invalid codepoint"));
+    return std::nullopt;
+  }
+  if (!o.fold_case) return std::string(key);
+  return FoldKey(key, o.utf8);
+}
+
+// The records of a table in memory: insertion order, unique stored keys.
+class RecordSet {
+ public:
+  struct Record {
+    std::string key;
+    std::string value;
+    bool deleted = false;
+  };
+
+  // Adds a record; if the key is there already, returns its record instead.
+  std::pair<Record*, bool> Insert(std::string key, std::string value) {
+    auto it = index_.find(ToAbsl(key));
+    if (it != index_.end()) return {&records_[it->second], false};
+    records_.push_back(Record{std::move(key), std::move(value)});
+    // The deque never moves its elements, so the view stays valid.
+    index_.emplace(ToAbsl(records_.back().key), records_.size() - 1);
+    ++live_;
+    return {&records_.back(), true};
+  }
+
+  bool Erase(std::string_view key) {
+    auto it = index_.find(ToAbsl(key));
+    if (it == index_.end()) return false;
+    Record& r = records_[it->second];
+    index_.erase(it);
+    r.deleted = true;
+    r.key = std::string();  // after the index entry that viewed it is gone
+    r.value = std::string();
+    --live_;
+    return true;
+  }
+
+  std::vector<BdbRecord> Live() const {
+    std::vector<BdbRecord> out;
+    out.reserve(live_);
+    for (const Record& r : records_) {
+      if (!r.deleted) out.push_back(BdbRecord{r.key, r.value});
+    }
+    return out;
+  }
+
+ private:
+  std::deque<Record> records_;
+  absl::flat_hash_map<absl::string_view, size_t> index_;
+  size_t live_ = 0;
+};
+
+// A table file opened for changes by this process. Postfix's writer lock is
+// flock(), and two descriptors of one process conflict under flock, so all
+// updaters of one file in a process (postmap -d KEY hash:x hash:x, or two
+// names of one file) share one lock and one copy of the records; the last of
+// them to commit writes the file.
+struct OpenTable {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  UniqueFd lock;  // flock(LOCK_EX) on the table file, if there is one
+  HashWriteSettings settings;
+  RecordSet records;
+  bool changed = false;
+  int uncommitted = 0;  // updaters that have not committed yet
+};
+
+std::mutex tables_mu;
+std::vector<std::weak_ptr<OpenTable>> open_tables;  // guarded by tables_mu
+
+std::shared_ptr<OpenTable> FindOpenTable(dev_t dev, ino_t ino) {
+  std::lock_guard<std::mutex> guard(tables_mu);
+  std::erase_if(open_tables, [](const auto& w) { return w.expired(); });
+  for (const auto& w : open_tables) {
+    std::shared_ptr<OpenTable> t = w.lock();
+    if (t && t->dev == dev && t->ino == ino) return t;
+  }
+  return nullptr;
+}
+
+void RegisterOpenTable(const std::shared_ptr<OpenTable>& table) {
+  std::lock_guard<std::mutex> guard(tables_mu);
+  open_tables.push_back(table);
+}
+
+// Opens `path` and takes flock(LOCK_EX) on it, Postfix's writer lock. Another
+// writer may rename a new file over `path` while we wait for the lock; then
+// the file we hold is not the table any more, and we lock the new one. An
+// invalid descriptor means that there is no file. `display` names the table
+// in messages.
+absl::StatusOr<UniqueFd> LockTableFile(const std::string& path,
+                                       const std::string& display) {
+  for (int attempt = 0; attempt < kLockAttempts; ++attempt) {
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+    if (!fd.valid()) {
+      if (errno == ENOENT) return UniqueFd();
+      return OpenError(display, errno);
+    }
+    struct stat locked, now;
+    if (::fstat(fd.get(), &locked) != 0) return OpenError(display, errno);
+    if (FindOpenTable(locked.st_dev, locked.st_ino) != nullptr) {
+      // Our own updater holds the lock: waiting would never end.
+      return absl::FailedPreconditionError(absl::StrCat(
+          "database ", display, " is being changed by this process"));
+    }
+    if (FlockRetry(fd.get(), LOCK_EX) != 0) {
+      return absl::UnavailableError(
+          absl::StrCat("lock database ", display, ": ", ErrnoText(errno)));
+    }
+    if (::stat(path.c_str(), &now) == 0 && now.st_dev == locked.st_dev &&
+        now.st_ino == locked.st_ino) {
+      return fd;
+    }
+  }
+  return absl::UnavailableError(
+      absl::StrCat("database ", display, " keeps changing; try again later"));
+}
+
+// Writes the bytes of the file to a descriptor with pwrite(2).
+class FdSink final : public BdbFileSink {
+ public:
+  FdSink(int fd, const std::string& display) : fd_(fd), display_(display) {}
+  absl::Status Write(uint64_t offset, std::span<const uint8_t> bytes) override {
+    while (!bytes.empty()) {
+      ssize_t n = ::pwrite(fd_, bytes.data(), bytes.size(), static_cast<off_t>(offset));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return absl::UnavailableError(
+            absl::StrCat("write database ", display_, ": ", ErrnoText(errno)));
+      }
+      bytes = bytes.subspan(static_cast<size_t>(n));
+      offset += static_cast<uint64_t>(n);
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  int fd_;
+  const std::string& display_;
+};
+
+// Writes `records` as a new file that replaces `target` (the table file,
+// symbolic links resolved), renamed into place under the table's writer
+// lock. `held_lock`, if valid, is that lock, already taken; otherwise it is
+// taken here. `display` is the table's file name for messages.
+absl::Status WriteAndReplace(const RecordSet& records, const std::string& target,
+                             const std::string& display, const BuildOptions& options,
+                             const HashWriteSettings& settings, UniqueFd* held_lock) {
+  UniqueFd tmp_fd;
+  absl::StatusOr<std::string> tmp = CreateTempFileNear(target, &tmp_fd);
+  if (!tmp.ok()) return tmp.status();
+  absl::Status s = [&]() -> absl::Status {
+    struct stat st;
+    if (::fstat(tmp_fd.get(), &st) != 0) {
+      return absl::UnavailableError(
+          absl::StrCat("stat ", *tmp, ": ", ErrnoText(errno)));
+    }
+    BdbHashWriterOptions wo;
+    wo.page_size = settings.page_size != 0
+                       ? settings.page_size
+                       : BdbPageSizeForBlockSize(static_cast<uint64_t>(st.st_blksize));
+    wo.big_endian = settings.big_endian;
+    wo.uid = MakeBdbFileUid(st.st_ino, st.st_dev);
+    std::vector<BdbRecord> live = records.Live();
+    FdSink sink(tmp_fd.get(), display);
+    absl::StatusOr<BdbHashWriteStats> stats = WriteBdbHash(live, wo, sink);
+    if (!stats.ok()) {
+      if (stats.status().code() == absl::StatusCode::kUnavailable) return stats.status();
+      return absl::Status(stats.status().code(),
+                          absl::StrCat("write database ", display, ": ",
+                                       stats.status().message()));
+    }
+    if (options.diagnostics) {
+      options.diagnostics(
+          Severity::kVerbose,
+          absl::StrCat("database ", display, ": ", live.size(), " records, ",
+                       stats->buckets, " buckets, ", stats->pages, " pages of ",
+                       wo.page_size, " bytes (", stats->chained_pages, " chained, ",
+                       stats->overflow_pages, " overflow)"));
+    }
+    if (absl::Status m = MatchTargetModeAndOwner(tmp_fd.get(), target,
+                                                 options.new_file_mode);
+        !m.ok()) {
+      return m;
+    }
+    if (absl::Status f = SyncFile(tmp_fd.get(), *tmp); !f.ok()) return f;
+    if (!held_lock->valid()) {
+      absl::StatusOr<UniqueFd> lock = LockTableFile(target, display);
+      if (!lock.ok()) return lock.status();
+      *held_lock = *std::move(lock);
+    }
+    return ReplaceFile(*tmp, target);
+  }();
+  if (!s.ok()) ::unlink(tmp->c_str());
+  return s;
+}
+
+// Adds one record under the duplicate policy; returns whether the table
+// changed.
+absl::StatusOr<bool> AddRecord(RecordSet& records, std::string_view key,
+                               std::string_view value, const BuildOptions& options,
+                               const std::string& display) {
+  std::optional<std::string> folded = FoldForStore(key, options, display);
+  if (!folded) return false;
+  auto [record, inserted] =
+      records.Insert(Stored(*folded, options.nul), Stored(value, options.nul));
+  if (inserted) return true;
+  std::string message = absl::StrCat(display, ": duplicate entry: \"",
+                                     Printable(*folded, options.utf8_messages), "\"");
+  switch (options.duplicates) {
+    case DuplicatePolicy::kReplace:
+      record->value = Stored(value, options.nul);
+      return true;
+    case DuplicatePolicy::kIgnore:
+      return false;
+    case DuplicatePolicy::kWarn:
+      Warn(options, message);
+      return false;
+    case DuplicatePolicy::kFail:
+      return absl::InvalidArgumentError(message);
+  }
+  return false;
+}
+
+class HashBuilder final : public MapBuilder {
+ public:
+  HashBuilder(std::string name, const BuildOptions& options,
+              const HashWriteSettings& settings)
+      : MapBuilder("hash", std::move(name)),
+        options_(options),
+        settings_(settings),
+        display_(this->name() + ".db") {}
+
+  absl::Status Add(std::string_view key, std::string_view value) override {
+    absl::StatusOr<bool> added = AddRecord(records_, key, value, options_, display_);
+    return added.ok() ? absl::OkStatus() : added.status();
+  }
+
+  absl::Status Commit() override {
+    UniqueFd lock;
+    return WriteAndReplace(records_, ResolveTarget(display_), display_, options_,
+                           settings_, &lock);
+  }
+
+ private:
+  BuildOptions options_;
+  HashWriteSettings settings_;
+  std::string display_;  // NAME.db
+  RecordSet records_;
+};
+
+class HashUpdater final : public MapUpdater {
+ public:
+  HashUpdater(std::string name, const BuildOptions& options)
+      : MapUpdater("hash", std::move(name)),
+        options_(options),
+        display_(this->name() + ".db"),
+        target_(ResolveTarget(display_)),
+        probe_(options.nul) {}
+
+  ~HashUpdater() override {
+    if (table_ && !committed_) --table_->uncommitted;
+  }
+
+  // Locks and loads the table. See the header for what `create` changes.
+  absl::Status Open(bool create) {
+    for (int attempt = 0; attempt < kLockAttempts; ++attempt) {
+      UniqueFd fd(::open(target_.c_str(), O_RDWR | O_CLOEXEC));
+      if (!fd.valid()) {
+        if (errno != ENOENT) return OpenError(display_, errno);
+        if (!create) return OpenError(display_, ENOENT);
+        Adopt(std::make_shared<OpenTable>());
+        table_->settings = DefaultSettings();
+        table_->changed = true;  // a new, possibly empty, table
+        return absl::OkStatus();
+      }
+      struct stat locked, now;
+      if (::fstat(fd.get(), &locked) != 0) return OpenError(display_, errno);
+      if (std::shared_ptr<OpenTable> shared = FindOpenTable(locked.st_dev, locked.st_ino)) {
+        Adopt(std::move(shared));
+        return absl::OkStatus();
+      }
+      if (FlockRetry(fd.get(), LOCK_EX) != 0) {
+        return absl::UnavailableError(
+            absl::StrCat("lock database ", display_, ": ", ErrnoText(errno)));
+      }
+      // Another writer may have renamed a new file over this one while we
+      // waited for the lock.
+      if (::stat(target_.c_str(), &now) != 0 || now.st_dev != locked.st_dev ||
+          now.st_ino != locked.st_ino) {
+        continue;
+      }
+      auto table = std::make_shared<OpenTable>();
+      table->dev = locked.st_dev;
+      table->ino = locked.st_ino;
+      table->lock = std::move(fd);
+      table->settings = DefaultSettings();
+      if (absl::Status s = Load(*table, create); !s.ok()) return s;
+      RegisterOpenTable(table);
+      Adopt(std::move(table));
+      return absl::OkStatus();
+    }
+    return absl::UnavailableError(
+        absl::StrCat("database ", display_, " keeps changing; try again later"));
+  }
+
+  absl::Status Add(std::string_view key, std::string_view value) override {
+    absl::StatusOr<bool> added =
+        AddRecord(table_->records, key, value, options_, display_);
+    if (!added.ok()) return added.status();
+    table_->changed |= *added;
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<bool> Delete(std::string_view key) override {
+    OpenOptions read_options;
+    read_options.fold_case = options_.fold_case;
+    read_options.utf8 = options_.utf8;
+    read_options.utf8_messages = options_.utf8_messages;
+    read_options.diagnostics = options_.diagnostics;
+    std::optional<std::string> folded =
+        PrepareLookupKey(key, read_options, "hash:" + display_);
+    if (!folded) return false;
+    for (bool with_nul : {true, false}) {
+      if (with_nul ? !probe_.try_with() : !probe_.try_without()) continue;
+      std::string stored = with_nul ? *folded + '\0' : *folded;
+      if (table_->records.Erase(stored)) {
+        probe_.Hit(with_nul);
+        table_->changed = true;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  absl::Status Commit() override {
+    if (committed_) return absl::OkStatus();
+    committed_ = true;
+    if (--table_->uncommitted > 0) return absl::OkStatus();  // the last one writes
+    absl::Status s = absl::OkStatus();
+    if (table_->changed) {
+      s = WriteAndReplace(table_->records, target_, display_, options_,
+                          table_->settings, &table_->lock);
+      if (s.ok()) table_->changed = false;
+    }
+    table_->lock = UniqueFd();
+    return s;
+  }
+
+ private:
+  void Adopt(std::shared_ptr<OpenTable> table) {
+    table_ = std::move(table);
+    ++table_->uncommitted;
+  }
+
+  // Reads the locked file into `table`.
+  absl::Status Load(OpenTable& table, bool create) {
+    absl::StatusOr<std::string> bytes = ReadWhole(table.lock.get());
+    if (!bytes.ok()) return bytes.status();
+    if (bytes->empty()) {
+      if (!create) {
+        return absl::DataLossError(
+            absl::StrCat("open database ", display_, ": ", ErrnoText(EINVAL)));
+      }
+      Warn(options_, absl::StrCat("removing zero-length database file: ", display_));
+      table.changed = true;
+      return absl::OkStatus();
+    }
+    std::span<const uint8_t> file(reinterpret_cast<const uint8_t*>(bytes->data()),
+                                  bytes->size());
+    absl::StatusOr<BdbHashReader> reader = BdbHashReader::Open(file);
+    if (!reader.ok()) {
+      const absl::Status& s = reader.status();
+      if (s.code() == absl::StatusCode::kInvalidArgument) {
+        if (options_.diagnostics) {
+          options_.diagnostics(Severity::kError, absl::StrCat(display_, ": ", s.message()));
+        }
+        return absl::DataLossError(
+            absl::StrCat("open database ", display_, ": ", ErrnoText(EINVAL)));
+      }
+      return absl::Status(s.code(),
+                          absl::StrCat("open database ", display_, ": ", s.message()));
+    }
+    // The rewrite keeps the file's format.
+    table.settings.page_size = reader->page_size();
+    table.settings.big_endian = reader->big_endian();
+    absl::Status s = reader->ForEach([&](std::string_view key, std::string_view value) {
+      // A damaged file may hold a key twice; the first copy is what a
+      // sequential reader meets first.
+      table.records.Insert(std::string(key), std::string(value));
+      return true;
+    });
+    if (!s.ok()) {
+      if (s.code() != absl::StatusCode::kDataLoss) return s;
+      return absl::DataLossError(
+          absl::StrCat("database ", display_, " is corrupt: ", s.message()));
+    }
+    return absl::OkStatus();
+  }
+
+  // The whole file behind `fd`.
+  absl::StatusOr<std::string> ReadWhole(int fd) {
+    std::string out;
+    struct stat st;
+    if (::fstat(fd, &st) != 0) return OpenError(display_, errno);
+    out.resize(static_cast<size_t>(st.st_size));
+    size_t done = 0;
+    while (done < out.size()) {
+      ssize_t n = ::pread(fd, out.data() + done, out.size() - done,
+                          static_cast<off_t>(done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        return absl::UnavailableError(
+            absl::StrCat("read database ", display_, ": ", ErrnoText(errno)));
+      }
+      if (n == 0) break;  // shrank, despite the lock: take what is there
+      done += static_cast<size_t>(n);
+    }
+    out.resize(done);
+    return out;
+  }
+
+  BuildOptions options_;
+  std::string display_;  // NAME.db
+  std::string target_;   // the file behind it
+  NulProbe probe_;
+  std::shared_ptr<OpenTable> table_;
+  bool committed_ = false;
+};
+
+}  // namespace
+
+void SetHashWriteSettingsForTesting(const HashWriteSettings& settings) {
+  std::lock_guard<std::mutex> guard(settings_mu);
+  testing_settings = settings;
+}
+
+absl::StatusOr<std::unique_ptr<MapBuilder>> NewHashBuilder(std::string_view name,
+                                                           const BuildOptions& options) {
+  return NewHashBuilder(name, options, DefaultSettings());
+}
+
+absl::StatusOr<std::unique_ptr<MapBuilder>> NewHashBuilder(
+    std::string_view name, const BuildOptions& options,
+    const HashWriteSettings& settings) {
+  auto builder = std::make_unique<HashBuilder>(std::string(name), options, settings);
+  // postmap removes a zero-length table before it reads the source; the
+  // rename at Commit() replaces it here.
+  if (IsZeroLengthFile(builder->name() + ".db")) {
+    Warn(options, absl::StrCat("removing zero-length database file: ", builder->name(),
+                               ".db"));
+  }
+  return builder;
+}
+
+absl::StatusOr<std::unique_ptr<MapUpdater>> OpenHashUpdater(std::string_view name,
+                                                            const BuildOptions& options,
+                                                            bool create) {
+  auto updater = std::make_unique<HashUpdater>(std::string(name), options);
+  if (absl::Status s = updater->Open(create); !s.ok()) return s;
+  return updater;
+}
+
+}  // namespace libmaps::internal
