@@ -1,41 +1,20 @@
 #include "value_files.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "file_util.h"
 #include "libmaps/text.h"
 #include "string_view_compat.h"
 
 namespace libmaps::internal {
 namespace {
 
-absl::Status FileError(std::string_view what, const std::string& name, int err) {
-  return absl::InvalidArgumentError(
-      absl::StrCat(ToAbsl(what), " ", name, ": ", std::strerror(err)));
-}
-
 absl::Status AppendFile(const std::string& name, std::string* out) {
-  int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return FileError("open", name, errno);
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return FileError("read", name, err);
-    }
-    if (n == 0) break;
-    out->append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
+  absl::StatusOr<std::string> data = ReadWholeFile(name);
+  // postmap's -F wording: "open NAME: ..." / "read NAME: ...".
+  if (!data.ok()) return absl::InvalidArgumentError(data.status().message());
+  out->append(*data);
   return absl::OkStatus();
 }
 

@@ -401,13 +401,9 @@ class HashUpdater final : public MapUpdater {
   }
 
   absl::StatusOr<bool> Delete(std::string_view key) override {
-    OpenOptions read_options;
-    read_options.fold_case = options_.fold_case;
-    read_options.utf8 = options_.utf8;
-    read_options.utf8_messages = options_.utf8_messages;
-    read_options.diagnostics = options_.diagnostics;
     std::optional<std::string> folded =
-        PrepareLookupKey(key, read_options, "hash:" + display_);
+        PrepareKey(key, options_.fold_case, options_.utf8, options_.utf8_messages,
+                   options_.diagnostics, "hash:" + display_);
     if (!folded) return false;
     for (bool with_nul : {true, false}) {
       if (with_nul ? !probe_.try_with() : !probe_.try_without()) continue;

@@ -419,13 +419,9 @@ class LmdbUpdater final : public MapUpdater {
   }
 
   absl::StatusOr<bool> Delete(std::string_view key) override {
-    OpenOptions read_options;
-    read_options.fold_case = options_.fold_case;
-    read_options.utf8 = options_.utf8;
-    read_options.utf8_messages = options_.utf8_messages;
-    read_options.diagnostics = options_.diagnostics;
     std::optional<std::string> folded =
-        PrepareLookupKey(key, read_options, "lmdb:" + name());
+        PrepareKey(key, options_.fold_case, options_.utf8, options_.utf8_messages,
+                   options_.diagnostics, "lmdb:" + name());
     // Postfix's UTF-8 layer answers a non-UTF-8 key with a warning and
     // "success", so postmap -d counts it as a deletion (exit 0).
     if (!folded) return true;
