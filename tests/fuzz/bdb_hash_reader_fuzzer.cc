@@ -1,6 +1,7 @@
 // The Berkeley DB hash reader on raw file bytes. Any input must give an
-// error or a value, never a crash, a hang or a read outside the span; every
-// key that a full walk yields must then be found by Find with its value.
+// error or a value, never a crash, a hang or a read outside the span. Every
+// key that a full walk yields is then looked up too (in a corrupt file it may
+// sit in a bucket its hash does not lead to, so a miss is a valid answer).
 
 #include <cstdint>
 #include <cstdlib>
@@ -26,10 +27,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!walk.ok()) return 0;
   for (const auto& [key, value] : pairs) {
     auto found = reader->Find(key);
-    // A walk that succeeded read every page on the way, so Find reads the
-    // same pages; it must find the key (a corrupt file may hold the same key
-    // twice, in which case either value is acceptable).
-    if (!found.ok() || !found->has_value()) std::abort();
+    // Any answer is valid here (see above); hash_roundtrip_fuzzer checks
+    // that lookups find every pair in files libmaps wrote.
+    (void)found;
   }
   return 0;
 }
