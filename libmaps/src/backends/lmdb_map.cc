@@ -6,13 +6,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
-#include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <memory>
 #include <mutex>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -162,144 +158,47 @@ class SharedFileLock {
   int holders_ = 0;
 };
 
-// An open environment: what a lookup reads.
-struct LmdbEnv {
-  EnvPtr env;
-  MDB_dbi dbi = 0;
-  int fd = -1;  // the environment's descriptor of NAME.lmdb (fcntl locks)
-};
-
-// Opens NAME.lmdb for reading, with the checks and errors of OpenLmdbMap.
-absl::StatusOr<std::shared_ptr<LmdbEnv>> OpenReadEnv(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) < 0) {
-    std::string message =
-        absl::StrCat("open database ", path, ": ", std::strerror(errno));
-    return errno == ENOENT ? absl::NotFoundError(message)
-                           : absl::UnavailableError(message);
-  }
-  if (st.st_size == 0) {
-    // What Postfix reports for a zero-length file.
-    return absl::DataLossError(
-        absl::StrCat("open database ", path, ": ", std::strerror(EBADF)));
-  }
-  if (absl::Status s = CheckLmdbFile(path); !s.ok()) return s;
-  absl::StatusOr<EnvPtr> env = OpenEnv(path, MDB_RDONLY, 16777216, 0644);
-  if (!env.ok()) return env.status();
-  auto result = std::make_shared<LmdbEnv>();
-  MDB_txn* txn = nullptr;
-  int rc = mdb_txn_begin(env->get(), nullptr, MDB_RDONLY, &txn);
-  if (rc == 0) rc = mdb_dbi_open(txn, nullptr, 0, &result->dbi);
-  if (txn != nullptr) mdb_txn_abort(txn);
-  if (rc != 0) {
-    return absl::DataLossError(
-        absl::StrCat("open database ", path, ": ", LmdbError(rc)));
-  }
-  if ((rc = mdb_env_get_fd(env->get(), &result->fd)) != 0) {
-    return absl::InternalError(LmdbError(rc));
-  }
-  result->env = *std::move(env);
-  return result;
-}
-
-// A read transaction kept between lookups (LockPolicy::kSnapshot), with the
-// environment it belongs to.
-struct CachedTxn {
-  std::shared_ptr<LmdbEnv> env;
-  MDB_txn* txn = nullptr;
-  uint64_t generation = 0;
-  ~CachedTxn() {
-    if (txn != nullptr) mdb_txn_abort(txn);
-  }
-};
-
 class LmdbMap final : public Map {
  public:
-  LmdbMap(std::string name, const OpenOptions& options,
-          std::shared_ptr<LmdbEnv> env)
+  LmdbMap(std::string name, const OpenOptions& options, EnvPtr env,
+          MDB_dbi dbi, int fd)
       : Map("lmdb", std::move(name)),
         options_(options),
-        table_("lmdb:" + this->name()),
-        path_(this->name() + ".lmdb"),
-        snapshot_policy_(options.lock == LockPolicy::kSnapshot),
         env_(std::move(env)),
-        lock_(env_->fd),
+        dbi_(dbi),
+        lock_(fd),
         probe_(options.nul) {}
-
-  ~LmdbMap() override {
-    for (auto& slot : txn_cache_) delete slot.exchange(nullptr);
-  }
 
   absl::StatusOr<std::optional<std::string>> Lookup(
       std::string_view key) const override {
-    std::string value;
-    absl::StatusOr<bool> found = LookupInto(key, &value);
-    if (!found.ok()) return found.status();
-    if (!*found) return std::nullopt;
-    return std::optional<std::string>(std::move(value));
-  }
-
-  absl::StatusOr<bool> LookupInto(std::string_view key,
-                                  std::string* value) const override {
-    ProbeKey probe;
-    if (!probe.Prepare(key, options_.fold_case, options_.utf8,
-                       options_.utf8_messages, options_.diagnostics, table_)) {
-      return false;
-    }
-    if (snapshot_policy_) {
-      absl::StatusOr<CachedTxn*> cached = TakeTxn();
-      if (!cached.ok()) return cached.status();
-      absl::StatusOr<bool> found = Get((*cached)->txn, (*cached)->env->dbi, probe, value);
-      ReturnTxn(*cached);
-      return found;
-    }
-    absl::StatusOr<bool> found = false;
+    std::optional<std::string> folded =
+        PrepareLookupKey(key, options_, "lmdb:" + name());
+    if (!folded) return std::nullopt;
+    std::optional<std::string> result;
     absl::Status s = WithReadTxn([&](MDB_txn* txn) -> absl::Status {
-      found = Get(txn, env_->dbi, probe, value);
-      return absl::OkStatus();
-    });
-    if (!s.ok()) return s;
-    return found;
-  }
-
-  std::vector<absl::StatusOr<std::optional<std::string>>> LookupBatch(
-      std::span<const std::string_view> keys) const override {
-    std::vector<absl::StatusOr<std::optional<std::string>>> results;
-    results.reserve(keys.size());
-    if (snapshot_policy_ || keys.size() < 2) {
-      for (std::string_view key : keys) results.push_back(Lookup(key));
-      return results;
-    }
-    // One shared lock and one read transaction for the whole batch.
-    ProbeKey probe;
-    absl::Status s = WithReadTxn([&](MDB_txn* txn) -> absl::Status {
-      for (std::string_view key : keys) {
-        if (!probe.Prepare(key, options_.fold_case, options_.utf8,
-                           options_.utf8_messages, options_.diagnostics, table_)) {
-          results.push_back(std::nullopt);
-          continue;
-        }
-        std::string value;
-        absl::StatusOr<bool> found = Get(txn, env_->dbi, probe, &value);
-        if (!found.ok()) {
-          results.push_back(found.status());
-        } else if (!*found) {
-          results.push_back(std::nullopt);
-        } else {
-          results.push_back(std::optional<std::string>(std::move(value)));
-        }
+      // Postfix's order: key+NUL first, then the bare key.
+      for (bool with_nul : {true, false}) {
+        if (with_nul ? !probe_.try_with() : !probe_.try_without()) continue;
+        std::string probe = with_nul ? *folded + '\0' : *folded;
+        MDB_val k = Val(probe), v;
+        int rc = mdb_get(txn, dbi_, &k, &v);
+        if (rc == MDB_NOTFOUND) continue;
+        if (rc != 0) return ReadError(rc);
+        probe_.Hit(with_nul);
+        result = std::string(AsCString(View(v)));
+        break;
       }
       return absl::OkStatus();
     });
-    if (!s.ok()) results.assign(keys.size(), s);
-    return results;
+    if (!s.ok()) return s;
+    return result;
   }
 
   absl::Status ForEach(const std::function<bool(std::string_view, std::string_view)>&
                            fn) const override {
     return WithReadTxn([&](MDB_txn* txn) -> absl::Status {
       MDB_cursor* cursor = nullptr;
-      int rc = mdb_cursor_open(txn, env_->dbi, &cursor);
+      int rc = mdb_cursor_open(txn, dbi_, &cursor);
       if (rc != 0) return ReadError(rc);
       MDB_val k, v;
       for (rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == 0;
@@ -318,33 +217,16 @@ class LmdbMap final : public Map {
         absl::StrCat("error reading lmdb:", name(), ": ", LmdbError(rc)));
   }
 
-  // Postfix's order: key+NUL first, then the bare key.
-  absl::StatusOr<bool> Get(MDB_txn* txn, MDB_dbi dbi, const ProbeKey& key,
-                           std::string* value) const {
-    for (bool with_nul : {true, false}) {
-      if (with_nul ? !probe_.try_with() : !probe_.try_without()) continue;
-      MDB_val k = Val(with_nul ? key.with_nul() : key.without_nul()), v;
-      int rc = mdb_get(txn, dbi, &k, &v);
-      if (rc == MDB_NOTFOUND) continue;
-      if (rc != 0) return ReadError(rc);
-      // The first hit settles the style (written once, not on every hit).
-      if (probe_.try_with() && probe_.try_without()) probe_.Hit(with_nul);
-      value->assign(AsCString(View(v)));
-      return true;
-    }
-    return false;
-  }
-
   // Runs `fn` in a read transaction under the file's shared lock, adopting a
   // map that another process grew (MDB_MAP_RESIZED).
   template <typename F>
   absl::Status WithReadTxn(F&& fn) const {
     if (absl::Status s = lock_.Acquire(); !s.ok()) return s;
     MDB_txn* txn = nullptr;
-    int rc = mdb_txn_begin(env_->env.get(), nullptr, MDB_RDONLY, &txn);
+    int rc = mdb_txn_begin(env_.get(), nullptr, MDB_RDONLY, &txn);
     if (rc == MDB_MAP_RESIZED) {
-      mdb_env_set_mapsize(env_->env.get(), 0);
-      rc = mdb_txn_begin(env_->env.get(), nullptr, MDB_RDONLY, &txn);
+      mdb_env_set_mapsize(env_.get(), 0);
+      rc = mdb_txn_begin(env_.get(), nullptr, MDB_RDONLY, &txn);
     }
     absl::Status s = rc == 0 ? fn(txn) : ReadError(rc);
     if (txn != nullptr) mdb_txn_abort(txn);
@@ -352,109 +234,11 @@ class LmdbMap final : public Map {
     return s;
   }
 
-  // LockPolicy::kSnapshot: a read transaction from this thread's cache slot,
-  // or a new one when the slot is empty or from before the last check.
-  absl::StatusOr<CachedTxn*> TakeTxn() const {
-    if (timer_.Due()) {
-      if (absl::Status s = Recheck(); !s.ok()) return s;
-    }
-    CachedTxn* cached = txn_cache_[Slot()].exchange(nullptr, std::memory_order_acquire);
-    const uint64_t generation = generation_.load(std::memory_order_acquire);
-    if (cached != nullptr && cached->generation == generation) return cached;
-    delete cached;
-    auto fresh = std::make_unique<CachedTxn>();
-    {
-      std::lock_guard<std::mutex> guard(env_mu_);
-      fresh->env = current_ ? current_ : env_;
-    }
-    fresh->generation = generation;
-    // The transaction's snapshot is taken under the shared lock, as Postfix
-    // takes every snapshot.
-    UniqueFdLock lock(fresh->env->fd);
-    if (!lock.status().ok()) return lock.status();
-    int rc = mdb_txn_begin(fresh->env->env.get(), nullptr, MDB_RDONLY, &fresh->txn);
-    if (rc == MDB_MAP_RESIZED) {
-      mdb_env_set_mapsize(fresh->env->env.get(), 0);
-      rc = mdb_txn_begin(fresh->env->env.get(), nullptr, MDB_RDONLY, &fresh->txn);
-    }
-    if (rc != 0) {
-      fresh->txn = nullptr;
-      return ReadError(rc);
-    }
-    return fresh.release();
-  }
-
-  void ReturnTxn(CachedTxn* cached) const {
-    CachedTxn* expected = nullptr;
-    if (!txn_cache_[Slot()].compare_exchange_strong(expected, cached,
-                                                    std::memory_order_release)) {
-      delete cached;
-    }
-  }
-
-  // Once a second: is NAME.lmdb still the file we read? A file replaced by
-  // rename is opened afresh; either way, transactions are renewed, so they
-  // see commits made since.
-  absl::Status Recheck() const {
-    std::lock_guard<std::mutex> guard(recheck_mu_);
-    if (!timer_.Due()) return absl::OkStatus();  // another thread did it
-    std::shared_ptr<LmdbEnv> env;
-    {
-      std::lock_guard<std::mutex> env_guard(env_mu_);
-      env = current_ ? current_ : env_;
-    }
-    struct stat st;
-    if (::fstat(env->fd, &st) == 0 && st.st_nlink == 0) {
-      absl::StatusOr<std::shared_ptr<LmdbEnv>> fresh = OpenReadEnv(path_);
-      // If the replacement cannot be opened, the old file is still whole.
-      if (fresh.ok()) {
-        std::lock_guard<std::mutex> env_guard(env_mu_);
-        current_ = *std::move(fresh);
-      }
-    }
-    generation_.fetch_add(1, std::memory_order_acq_rel);
-    timer_.Checked();
-    return absl::OkStatus();
-  }
-
-  // A cache slot per thread (threads share slots when there are more than
-  // kSlots of them; a slot is taken by exchange, so sharing is safe).
-  static size_t Slot() {
-    static std::atomic<size_t> next{0};
-    thread_local const size_t slot = next.fetch_add(1) % kSlots;
-    return slot;
-  }
-
-  // Holds F_RDLCK on a descriptor while it lives.
-  class UniqueFdLock {
-   public:
-    explicit UniqueFdLock(int fd) : fd_(fd), status_(LockWholeFile(fd, F_RDLCK)) {}
-    ~UniqueFdLock() {
-      if (status_.ok()) (void)LockWholeFile(fd_, F_UNLCK);
-    }
-    const absl::Status& status() const { return status_; }
-
-   private:
-    int fd_;
-    absl::Status status_;
-  };
-
-  static constexpr size_t kSlots = 8;
-
   OpenOptions options_;
-  const std::string table_;  // "lmdb:NAME", for messages
-  const std::string path_;   // NAME.lmdb
-  const bool snapshot_policy_;
-  std::shared_ptr<LmdbEnv> env_;  // the file opened by OpenMap
+  EnvPtr env_;
+  MDB_dbi dbi_;
   mutable SharedFileLock lock_;
   mutable NulProbe probe_;
-  // LockPolicy::kSnapshot only.
-  mutable RecheckTimer timer_;
-  mutable std::mutex recheck_mu_;
-  mutable std::mutex env_mu_;
-  mutable std::shared_ptr<LmdbEnv> current_;  // the file that replaced env_
-  mutable std::atomic<uint64_t> generation_{1};
-  mutable std::array<std::atomic<CachedTxn*>, kSlots> txn_cache_{};
 };
 
 // The bytes stored for a key or value under `nul`.
@@ -775,10 +559,37 @@ class LmdbUpdater final : public MapUpdater {
 
 absl::StatusOr<std::unique_ptr<Map>> OpenLmdbMap(std::string_view name,
                                                  const OpenOptions& options) {
-  absl::StatusOr<std::shared_ptr<LmdbEnv>> env =
-      OpenReadEnv(std::string(name) + ".lmdb");
+  std::string path = std::string(name) + ".lmdb";
+  struct stat st;
+  if (::stat(path.c_str(), &st) < 0) {
+    std::string message =
+        absl::StrCat("open database ", path, ": ", std::strerror(errno));
+    return errno == ENOENT ? absl::NotFoundError(message)
+                           : absl::UnavailableError(message);
+  }
+  if (st.st_size == 0) {
+    // What Postfix reports for a zero-length file.
+    return absl::DataLossError(
+        absl::StrCat("open database ", path, ": ", std::strerror(EBADF)));
+  }
+  if (absl::Status s = CheckLmdbFile(path); !s.ok()) return s;
+  absl::StatusOr<EnvPtr> env = OpenEnv(path, MDB_RDONLY, 16777216, 0644);
   if (!env.ok()) return env.status();
-  return std::make_unique<LmdbMap>(std::string(name), options, *std::move(env));
+  MDB_txn* txn = nullptr;
+  MDB_dbi dbi = 0;
+  int rc = mdb_txn_begin(env->get(), nullptr, MDB_RDONLY, &txn);
+  if (rc == 0) rc = mdb_dbi_open(txn, nullptr, 0, &dbi);
+  if (txn != nullptr) mdb_txn_abort(txn);
+  if (rc != 0) {
+    return absl::DataLossError(
+        absl::StrCat("open database ", path, ": ", LmdbError(rc)));
+  }
+  int fd = -1;
+  if ((rc = mdb_env_get_fd(env->get(), &fd)) != 0) {
+    return absl::InternalError(LmdbError(rc));
+  }
+  return std::make_unique<LmdbMap>(std::string(name), options, *std::move(env),
+                                   dbi, fd);
 }
 
 absl::StatusOr<std::unique_ptr<MapBuilder>> NewLmdbBuilder(
