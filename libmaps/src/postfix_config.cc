@@ -1,6 +1,9 @@
 #include "libmaps/postfix_config.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -23,13 +26,26 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-// Expands $name, ${name} and $(name) from `params`, to a bounded depth.
-// Postfix's conditional forms (${name?x}, ${{...}}) are left as they are.
+// Expands $name, ${name} and $(name) from `params`. Postfix's conditional
+// forms (${name?x}, ${{...}}) are left as they are. A parameter that refers
+// to itself, directly or not, is left unexpanded where the loop closes
+// (Postfix stops with "unreasonable macro call nesting"), and the whole
+// expansion stops growing at kExpansionBudget bytes: main.cf is untrusted
+// input to a fuzzer and to `cmap -c`, and "a = $b$b", "b = $c$c", ... would
+// otherwise double the work at every level.
+constexpr size_t kExpansionBudget = size_t{1} << 20;
+
+struct ExpandState {
+  std::vector<std::string_view> stack;  // names being expanded
+  size_t budget = kExpansionBudget;
+};
+
 std::string Expand(const PostfixConfig& config, std::string_view value,
-                   int depth = 0) {
-  if (depth > 20) return std::string(value);
+                   ExpandState& state) {
   std::string out;
   for (size_t i = 0; i < value.size(); ++i) {
+    if (state.budget == 0) break;
+    --state.budget;
     if (value[i] != '$' || i + 1 >= value.size()) {
       out.push_back(value[i]);
       continue;
@@ -57,11 +73,25 @@ std::string Expand(const PostfixConfig& config, std::string_view value,
     }
     auto it = config.parameters.find(name);
     if (it != config.parameters.end()) {
-      out.append(Expand(config, it->second, depth + 1));
+      if (std::find(state.stack.begin(), state.stack.end(), it->first) !=
+              state.stack.end() ||
+          state.stack.size() >= 100) {
+        out.append(value.substr(i, end - i));  // a loop: left as written
+      } else {
+        state.stack.push_back(it->first);
+        // Every byte an expansion appends was counted against the budget.
+        out.append(Expand(config, it->second, state));
+        state.stack.pop_back();
+      }
     }
     i = end - 1;
   }
   return out;
+}
+
+std::string Expand(const PostfixConfig& config, std::string_view value) {
+  ExpandState state;
+  return Expand(config, value, state);
 }
 
 }  // namespace
