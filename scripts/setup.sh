@@ -45,7 +45,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The benchmarks are built too (CI builds them; it does not run them: see
+# docs/benchmarks.md).
 if [ ! -f build/build.ninja ]; then
-  meson setup build --wrap-mode=nodownload
+  meson setup build --wrap-mode=nodownload -Dbench=true
+else
+  meson configure build -Dbench=true
 fi
 ninja -C build -j"$(nproc)"

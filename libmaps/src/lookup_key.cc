@@ -22,6 +22,51 @@ std::optional<std::string> PrepareKey(std::string_view key, bool fold_case,
   return FoldKey(key, utf8);
 }
 
+bool ProbeKey::Prepare(std::string_view key, bool fold_case, bool utf8,
+                       bool utf8_messages, const DiagnosticSink& sink,
+                       std::string_view table) {
+  const bool ascii = IsAsciiText(key);
+  if (ascii || !utf8 || !fold_case) {
+    if (utf8 && !ascii && !IsValidUtf8(key)) {
+      return PrepareKey(key, fold_case, utf8, utf8_messages, sink, table).has_value();
+    }
+    if (key.size() <= kInline) {
+      data_ = inline_;
+    } else {
+      heap_.resize(key.size() + 1);
+      data_ = heap_.data();
+    }
+    if (fold_case) {
+      // ASCII folding, which is all Postfix does outside UTF-8 mode and
+      // what full folding does to ASCII text; eight bytes at a time.
+      size_t i = 0;
+      for (; i + 8 <= key.size(); i += 8) {
+        uint64_t w;
+        std::memcpy(&w, key.data() + i, 8);
+        w = LowerAscii8(w);
+        std::memcpy(data_ + i, &w, 8);
+      }
+      for (; i < key.size(); ++i) {
+        const char c = key[i];
+        data_[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
+      }
+    } else if (!key.empty()) {
+      std::memcpy(data_, key.data(), key.size());
+    }
+    size_ = key.size();
+    data_[size_] = '\0';
+    return true;
+  }
+  std::optional<std::string> folded =
+      PrepareKey(key, fold_case, utf8, utf8_messages, sink, table);
+  if (!folded) return false;
+  heap_ = *std::move(folded);
+  size_ = heap_.size();
+  heap_.push_back('\0');
+  data_ = heap_.data();
+  return true;
+}
+
 std::optional<std::string> PrepareLookupKey(std::string_view key,
                                             const OpenOptions& options,
                                             std::string_view table) {

@@ -4,8 +4,11 @@
 #ifndef LIBMAPS_SRC_LOOKUP_KEY_H_
 #define LIBMAPS_SRC_LOOKUP_KEY_H_
 
+#include <time.h>
+
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +30,82 @@ namespace libmaps::internal {
 [[nodiscard]] std::optional<std::string> PrepareKey(
     std::string_view key, bool fold_case, bool utf8, bool utf8_messages,
     const DiagnosticSink& sink, std::string_view table);
+
+// IsAscii() eight bytes at a time: true when no byte has its high bit set.
+[[nodiscard]] inline bool IsAsciiText(std::string_view s) {
+  const char* p = s.data();
+  size_t n = s.size();
+  uint64_t high = 0;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    high |= w;
+  }
+  for (; n > 0; ++p, --n) high |= static_cast<unsigned char>(*p);
+  return (high & 0x8080808080808080ull) == 0;
+}
+
+// ASCII lower case of eight bytes at once; bytes with the high bit set are
+// left alone.
+[[nodiscard]] inline uint64_t LowerAscii8(uint64_t w) {
+  const uint64_t low7 = w & 0x7f7f7f7f7f7f7f7full;
+  // 0x80 in each byte from 'A' (0x41) up, and in each above 'Z' (0x5a).
+  const uint64_t from_a = low7 + 0x3f3f3f3f3f3f3f3full;
+  const uint64_t above_z = low7 + 0x2525252525252525ull;
+  const uint64_t upper = from_a & ~above_z & ~w & 0x8080808080808080ull;
+  return w | (upper >> 2);  // 0x20, the case bit, in each upper-case letter
+}
+
+// A query key prepared for probing: folded as PrepareKey() folds it, with
+// room for Postfix's trailing NUL. Keys up to kInline bytes that fold without
+// ICU (ASCII, or fold_case off) are kept in the object itself, so preparing
+// them allocates nothing. Not copyable: the views point into the object.
+class ProbeKey {
+ public:
+  ProbeKey() = default;
+  ProbeKey(const ProbeKey&) = delete;
+  ProbeKey& operator=(const ProbeKey&) = delete;
+
+  // As PrepareKey(): false, after the warning, for a key that is not valid
+  // UTF-8 in UTF-8 mode. `table` is only used for that warning.
+  [[nodiscard]] bool Prepare(std::string_view key, bool fold_case, bool utf8,
+                             bool utf8_messages, const DiagnosticSink& sink,
+                             std::string_view table);
+
+  // The folded key, and the same followed by a NUL.
+  std::string_view without_nul() const { return {data_, size_}; }
+  std::string_view with_nul() const { return {data_, size_ + 1}; }
+
+ private:
+  static constexpr size_t kInline = 255;
+  char inline_[kInline + 1];
+  std::string heap_;
+  char* data_ = inline_;
+  size_t size_ = 0;
+};
+
+// When a LockPolicy::kSnapshot map next looks at its file: at most once per
+// kInterval, judged by CLOCK_MONOTONIC_COARSE (read from the vDSO: a few
+// nanoseconds, no system call). Thread-safe; two threads may both find a
+// check due, which only costs a second check.
+class RecheckTimer {
+ public:
+  static constexpr int64_t kIntervalNs = 1'000'000'000;
+
+  bool Due() const { return Now() >= next_.load(std::memory_order_relaxed); }
+  // The file was just checked: the next check is due in kInterval.
+  void Checked() { next_.store(Now() + kIntervalNs, std::memory_order_relaxed); }
+  // Makes the next lookup check (after a lookup saw the file shrink).
+  void Expire() { next_.store(0, std::memory_order_relaxed); }
+
+ private:
+  static int64_t Now() {
+    struct timespec ts;
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+  }
+  std::atomic<int64_t> next_{0};
+};
 
 // Postfix's trailing-NUL probing (dict_db.c, dict_lmdb.c): a reader tries
 // key+NUL, then key, and the first hit fixes the style for the life of the

@@ -214,6 +214,48 @@ MappedFile::~MappedFile() {
   munmap(const_cast<uint8_t*>(data_), mapped_length_);
 }
 
+BigBuffer::~BigBuffer() { Clear(); }
+
+void BigBuffer::Clear() {
+  if (data_ != nullptr) munmap(data_, capacity_);
+  data_ = nullptr;
+  size_ = 0;
+  capacity_ = 0;
+}
+
+void BigBuffer::Reserve(size_t bytes) {
+  if (bytes <= capacity_) return;
+  // Whole huge pages (2 MiB), and at least double, so that appends stay
+  // amortised O(1) and the mapping keeps huge-page alignment in its size.
+  constexpr size_t kStep = size_t{2} << 20;
+  size_t want = bytes > capacity_ * 2 ? bytes : capacity_ * 2;
+  if (want > SIZE_MAX - kStep) throw std::bad_alloc();
+  want = (want + kStep - 1) & ~(kStep - 1);
+  void* p = data_ == nullptr
+                ? mmap(nullptr, want, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                : mremap(data_, capacity_, want, MREMAP_MAYMOVE);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  if (huge_pages_) madvise(p, want, MADV_HUGEPAGE);
+  data_ = static_cast<uint8_t*>(p);
+  capacity_ = want;
+}
+
+void BigBuffer::AssignZero(size_t bytes) {
+  Clear();
+  Reserve(bytes);
+  size_ = bytes;
+}
+
+void MappedFile::Populate() const {
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22  // Linux 5.14; older kernels answer EINVAL
+#endif
+  if (region_ != nullptr) {
+    madvise(const_cast<uint8_t*>(data_), mapped_length_, MADV_POPULATE_READ);
+  }
+}
+
 uint64_t MappedFile::faults() const {
   if (region_ == nullptr) return copy_faults_;
   return region_->faults.load(std::memory_order_acquire);

@@ -9,9 +9,13 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <iterator>
@@ -306,6 +310,55 @@ int Command::QueryStdin() {
       if (key.header ? !header_ : !body_) continue;
       if (!query(key.text)) return status;
     }
+  } else if (operands_.size() == 1) {
+    // One table: keys go to Map::LookupEach in batches of those already
+    // waiting on the input (at most kBatch), so a hash: or lmdb: table is
+    // locked once per batch rather than once per key. Messages come in the
+    // same order as key by key; the answers are collected while the table
+    // is locked and written after it is released.
+    libmaps::Map* map = MapAt(0, &status);
+    if (map == nullptr) return status;
+    constexpr size_t kBatch = 1024;
+    std::vector<std::string> keys;
+    std::vector<std::string_view> views;
+    std::string answers;
+    std::string key;
+    bool more = true;
+    while (more) {
+      keys.clear();
+      while (keys.size() < kBatch && (more = ReadKeyLine(in_, &key))) {
+        keys.push_back(key);
+        if (in_.rdbuf()->in_avail() <= 0) break;  // the next read could block
+      }
+      if (keys.empty()) break;
+      views.assign(keys.begin(), keys.end());
+      answers.clear();
+      bool failed = false;
+      map->LookupEach(views, [&](size_t i, const absl::StatusOr<std::optional<std::string_view>>& value) {
+        if (!value.ok()) {
+          out_ << answers;
+          answers.clear();
+          status = Fatal(std::string(value.status().message()));
+          failed = true;
+          return false;
+        }
+        if (!value->has_value()) return true;
+        std::string rendered;
+        if (!RenderValue(*map, keys[i], **value, &rendered)) {
+          out_ << answers;
+          answers.clear();
+          status = Fatal("table " + DictName(*map) + ": query error");
+          failed = true;
+          return false;
+        }
+        if (rendered.empty()) WarnEmptyValue(DictName(*map), keys[i]);
+        answers.append(keys[i]).append(1, '\t').append(rendered).append(1, '\n');
+        found_any = true;
+        return true;
+      });
+      out_ << answers;
+      if (failed) return status;
+    }
   } else {
     std::string key;
     while (ReadKeyLine(in_, &key)) {
@@ -437,6 +490,149 @@ class EffectiveIds {
 
 }  // namespace
 
+// A source file's text. A regular file is mapped (MAP_POPULATE: its pages
+// come straight from the page cache, nothing is copied or zeroed); anything
+// else is read into an anonymous mapping. Either way, pages go back to the
+// system as the parse moves past them (ReleaseBefore), so a large build
+// never holds the whole source and the whole table at once.
+//
+// A mapped file that another process truncates while we parse it would
+// raise SIGBUS. The handler below (installed once, chained to whatever
+// handler was there before, as libmaps' own MappedFile does) puts a page of
+// zeros where the vanished page was and notes it; the parse reads NULs
+// there, and the build fails with "the file shrank" instead of the process
+// dying or a partial table being installed.
+namespace {
+
+std::atomic<uintptr_t> g_source_begin{0}, g_source_end{0};
+std::atomic<bool> g_source_faulted{false};
+struct sigaction g_previous_sigbus;
+
+void OnSourceSigbus(int sig, siginfo_t* info, void* context) {
+  const uintptr_t addr = info != nullptr ? reinterpret_cast<uintptr_t>(info->si_addr) : 0;
+  if (info != nullptr && info->si_code > 0 && addr >= g_source_begin.load() &&
+      addr < g_source_end.load()) {
+    const int saved_errno = errno;
+    void* page = reinterpret_cast<void*>(addr & ~uintptr_t{4095});
+    if (::mmap(page, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) !=
+        MAP_FAILED) {
+      g_source_faulted.store(true);
+      errno = saved_errno;
+      return;
+    }
+    errno = saved_errno;
+  }
+  const struct sigaction& prev = g_previous_sigbus;
+  if ((prev.sa_flags & SA_SIGINFO) != 0 && prev.sa_sigaction != nullptr) {
+    prev.sa_sigaction(sig, info, context);
+  } else if (prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN) {
+    prev.sa_handler(sig);
+  } else {
+    // The default action: returning re-runs the faulting read, which ends
+    // the process as if this handler were not there.
+    ::signal(SIGBUS, SIG_DFL);
+  }
+}
+
+bool InstallSourceSigbusHandler() {
+  static const bool installed = [] {
+    struct sigaction act;
+    std::memset(&act, 0, sizeof act);
+    act.sa_sigaction = &OnSourceSigbus;
+    act.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&act.sa_mask);
+    return ::sigaction(SIGBUS, &act, &g_previous_sigbus) == 0;
+  }();
+  return installed;
+}
+
+class SourceText {
+ public:
+  SourceText() = default;
+  SourceText(const SourceText&) = delete;
+  SourceText& operator=(const SourceText&) = delete;
+  ~SourceText() { Clear(); }
+
+  // Maps or reads `fd` to its end; returns 0 or an errno value.
+  int Read(int fd, const struct stat& st) {
+    if (S_ISREG(st.st_mode) && st.st_size > 0 && InstallSourceSigbusHandler()) {
+      const size_t size = static_cast<size_t>(st.st_size);
+      void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+      if (p != MAP_FAILED) {
+        data_ = static_cast<char*>(p);
+        size_ = size;
+        capacity_ = size;
+        g_source_faulted.store(false);
+        g_source_begin.store(reinterpret_cast<uintptr_t>(data_));
+        g_source_end.store(reinterpret_cast<uintptr_t>(data_) + size);
+        return 0;
+      }
+    }
+    size_t want = S_ISREG(st.st_mode) && st.st_size > 0
+                      ? static_cast<size_t>(st.st_size) + 1
+                      : size_t{1} << 16;
+    if (!Grow(want)) return ENOMEM;
+    for (;;) {
+      if (size_ == capacity_ && !Grow(capacity_ * 2)) return ENOMEM;
+      ssize_t n = ::read(fd, data_ + size_, std::min(capacity_ - size_, size_t{1} << 30));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return errno;
+      if (n == 0) return 0;
+      size_ += static_cast<size_t>(n);
+    }
+  }
+
+  std::string_view view() const { return {data_, size_}; }
+
+  // Whether a mapped source shrank while it was parsed (what was parsed
+  // then cannot be trusted).
+  bool shrank() const { return g_source_faulted.load(); }
+
+  // The parse is at `p`: every whole page before it can go. (Pointers that
+  // are not into the text, such as a continued line the parser joined,
+  // are ignored.)
+  void ReleaseBefore(const char* p) {
+    constexpr size_t kStep = size_t{4} << 20;  // one madvise per 4 MiB
+    if (p < data_ || p > data_ + size_) return;
+    const size_t upto = static_cast<size_t>(p - data_) & ~(kPage - 1);
+    if (upto < released_ + kStep) return;
+    ::madvise(data_ + released_, upto - released_, MADV_DONTNEED);
+    released_ = upto;
+  }
+
+  void Clear() {
+    if (data_ != nullptr) {
+      g_source_begin.store(0);
+      g_source_end.store(0);
+      ::munmap(data_, capacity_);
+    }
+    data_ = nullptr;
+    size_ = capacity_ = released_ = 0;
+  }
+
+ private:
+  static constexpr size_t kPage = 4096;
+
+  bool Grow(size_t want) {
+    want = (want + kPage - 1) & ~(kPage - 1);
+    void* p = data_ == nullptr
+                  ? ::mmap(nullptr, want, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                  : ::mremap(data_, capacity_, want, MREMAP_MAYMOVE);
+    if (p == MAP_FAILED) return false;
+    data_ = static_cast<char*>(p);
+    capacity_ = want;
+    return true;
+  }
+
+  char* data_ = nullptr;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
+  size_t released_ = 0;
+};
+
+}  // namespace
+
 int Command::Build(const libmaps::MapSpec& spec) {
   std::string spec_text = spec.type + ":" + spec.name;
   // postmap reads the source before it looks at the type; with -i there is
@@ -458,6 +654,7 @@ int Command::Build(const libmaps::MapSpec& spec) {
   }
   // The source: the file itself, or stdin with -i.
   std::string text;
+  SourceText source;
   struct stat st;
   const struct stat* source_stat = nullptr;
   std::string source_path = incremental_ ? "stdin" : spec.name;
@@ -472,12 +669,9 @@ int Command::Build(const libmaps::MapSpec& spec) {
       return Fatal("open " + spec.name + ": " + std::strerror(e));
     }
     source_stat = &st;
-    std::string buf(1 << 16, '\0');
-    ssize_t n;
-    while ((n = ::read(fd, buf.data(), buf.size())) > 0) text.append(buf.data(), n);
-    int e = errno;
+    int e = source.Read(fd, st);
     ::close(fd);
-    if (n < 0) return Fatal("read " + spec.name + ": " + std::strerror(e));
+    if (e != 0) return Fatal("read " + spec.name + ": " + std::strerror(e));
     if (int status = check_type(); status != 0) return status;
   }
   libmaps::BuildOptions options = MakeBuildOptions(source_stat);
@@ -494,9 +688,20 @@ int Command::Build(const libmaps::MapSpec& spec) {
   }
   auto builder = libmaps::NewMapBuilder(spec_text, options);
   if (!builder.ok()) return Fatal(std::string(builder.status().message()));
+  // The builder keeps its own copy of every record, so the source is given
+  // back as the parse moves through it and is gone before the table is
+  // written: a large build never holds both whole.
   absl::Status s = libmaps::AddSource(
-      text, source_path, files_, options,
-      [&](std::string_view k, std::string_view v) { return (*builder)->Add(k, v); });
+      source.view(), source_path, files_, options,
+      [&](std::string_view k, std::string_view v) {
+        source.ReleaseBefore(k.data());
+        return (*builder)->Add(k, v);
+      });
+  const bool shrank = source.shrank();
+  source.Clear();
+  if (s.ok() && shrank) {
+    return Fatal("read " + spec.name + ": the file shrank while it was read");
+  }
   if (s.ok()) s = (*builder)->Commit();
   if (!s.ok()) return Fatal(std::string(s.message()));
   return 0;

@@ -21,8 +21,11 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -54,6 +57,46 @@ enum class NulPolicy {
   kWithout,  // postmap -n
 };
 
+// How lookups in a hash: or lmdb: table keep clear of processes that change
+// the table file. texthash: reads its file once, at open, and ignores this.
+enum class LockPolicy {
+  // Postfix's protocol, and the default. Every lookup holds the table's
+  // shared lock, exactly as a Postfix daemon does: flock(LOCK_SH) on NAME.db,
+  // a whole-file fcntl(F_RDLCK) on NAME.lmdb (with a read transaction of its
+  // own). hash: also checks under the lock, with fstat(), that the file is
+  // the one it opened, and opens it again when it was rewritten or replaced.
+  // Safe with every writer: postmap rebuilding a table in place, postmap -i
+  // and -d, cmap. Costs two or three system calls per lookup.
+  kPerLookup,
+  // No lock and no system call per lookup: lookups read the file as it was
+  // at one moment (hash: the file as mapped; lmdb: one read transaction,
+  // reused), and at most once a second a lookup takes the shared lock as
+  // above, checks the file, and moves to the current table (the same file
+  // after an in-place commit, or the new file after a rename). So an answer
+  // may be up to about a second old.
+  //
+  // Safe only for tables that are never changed in place, only replaced
+  // whole by rename(2): tables built by cmap (hash: and lmdb:), changed by
+  // cmap -i / -d on hash: (which rewrite and rename), or built by postmap
+  // under another name and then moved into place (DATABASE_README's
+  // "postmap access.in && mv access.in.db access.db"). rename() leaves the
+  // old file whole for as long as it is open, so a lookup that is still
+  // reading it reads a complete, unchanging table.
+  //
+  // NOT safe while something changes the file in place: postmap TYPE:NAME
+  // (hash: truncates and rewrites the .db in the same inode; lmdb: commits
+  // into the same file), postmap -i / -d, cmap -i / -d on lmdb:. A lookup
+  // that runs during such a change can return a wrong value or a miss; it
+  // cannot crash the process (hash: reads are bounds-checked and a
+  // truncated mapping reads as zeros, see OpenMap's kUnavailable; lmdb:
+  // reads only pages below the file size it opened), but the answer is not
+  // trustworthy. For lmdb:, a read transaction kept across in-place commits
+  // by another process is also unsafe after the fact: without LMDB's lock
+  // file (Postfix uses MDB_NOLOCK) the writer reuses the pages the reader
+  // still looks at from the third commit on.
+  kSnapshot,
+};
+
 // How a map is opened. The defaults are those of a Postfix daemon in UTF-8
 // mode (smtputf8_enable = yes), which is what Debian 12 configures.
 struct OpenOptions {
@@ -73,6 +116,8 @@ struct OpenOptions {
   // newline, are stored base64-encoded. Relative names are taken from the
   // current directory.
   bool values_are_files = false;
+  // How lookups in hash: and lmdb: tables lock (see LockPolicy).
+  LockPolicy lock = LockPolicy::kPerLookup;
   // Receives warnings. May be empty, in which case warnings are dropped.
   DiagnosticSink diagnostics;
 };
@@ -93,6 +138,33 @@ class LIBMAPS_EXPORT Map {
   [[nodiscard]] virtual absl::StatusOr<std::optional<std::string>> Lookup(
       std::string_view key) const = 0;
 
+  // Lookup() without the allocation of a new string per call: on a hit the
+  // value is assigned to `*value` (reusing its capacity, so a caller that
+  // looks up many keys into one string allocates only when a value is longer
+  // than any before) and true is returned; on a miss, false, and `*value` is
+  // left unspecified. Same folding, NUL probing, locking, warnings and errors
+  // as Lookup(). `value` must not be null.
+  [[nodiscard]] virtual absl::StatusOr<bool> LookupInto(std::string_view key,
+                                                        std::string* value) const;
+
+  // Looks `keys` up in order, exactly as Lookup() would one by one, and
+  // calls `fn(i, result)` right after key i's lookup; stops early when `fn`
+  // returns false. The result is a view of the value, valid only during the
+  // call. Warnings and errors are those of Lookup(), key by key and in the
+  // same order (an error for one key does not stop the others unless `fn`
+  // says so).
+  //
+  // Under LockPolicy::kPerLookup a hash: or lmdb: table takes its shared
+  // lock (and checks its file) once for the whole call instead of once per
+  // key, so every lookup is still made under the lock, but `fn` runs under
+  // it too and a writer waits for the whole call: keep `keys` short (cmap
+  // -q - passes at most 1024 keys at a time) and do no blocking I/O in
+  // `fn`. Other types and policies simply look each key up.
+  using LookupEachFn = std::function<bool(
+      size_t index, const absl::StatusOr<std::optional<std::string_view>>& result)>;
+  virtual void LookupEach(std::span<const std::string_view> keys,
+                          const LookupEachFn& fn) const;
+
   // Calls `fn` for every record, in the backend's order (texthash: source
   // order), until `fn` returns false. Keys are as stored (folded).
   [[nodiscard]] virtual absl::Status ForEach(
@@ -111,6 +183,28 @@ class LIBMAPS_EXPORT Map {
   std::string type_;
   std::string name_;
 };
+
+inline absl::StatusOr<bool> Map::LookupInto(std::string_view key,
+                                            std::string* value) const {
+  absl::StatusOr<std::optional<std::string>> found = Lookup(key);
+  if (!found.ok()) return found.status();
+  if (!found->has_value()) return false;
+  *value = std::move(**found);
+  return true;
+}
+
+inline void Map::LookupEach(std::span<const std::string_view> keys,
+                            const LookupEachFn& fn) const {
+  std::string value;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    absl::StatusOr<bool> found = LookupInto(keys[i], &value);
+    absl::StatusOr<std::optional<std::string_view>> result =
+        !found.ok() ? absl::StatusOr<std::optional<std::string_view>>(found.status())
+        : *found    ? std::optional<std::string_view>(value)
+                    : std::optional<std::string_view>();
+    if (!fn(i, result)) return;
+  }
+}
 
 // A parsed "type:name" specification.
 struct MapSpec {

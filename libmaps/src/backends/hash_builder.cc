@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "format/bdb_hash_writer.h"
 #include "libmaps/text.h"
 #include "lookup_key.h"
+#include "mapped_file.h"
 #include "string_view_compat.h"
 
 namespace libmaps::internal {
@@ -67,76 +69,6 @@ bool IsZeroLengthFile(const std::string& path) {
 void Warn(const BuildOptions& o, std::string_view message) {
   if (o.diagnostics) o.diagnostics(Severity::kWarning, message);
 }
-
-// The bytes stored for a key or value under `nul`.
-std::string Stored(std::string_view s, NulPolicy nul) {
-  std::string out;
-  out.reserve(s.size() + 1);
-  out.assign(s);
-  if (nul != NulPolicy::kWithout) out.push_back('\0');
-  return out;
-}
-
-// Folds a key for storage; std::nullopt after a warning when it is not valid
-// UTF-8 in UTF-8 mode (Postfix's update-side check). `display` is NAME.db.
-std::optional<std::string> FoldForStore(std::string_view key, const BuildOptions& o,
-                                        const std::string& display) {
-  if (o.utf8 && !IsAscii(key) && !IsValidUtf8(key)) {
-    Warn(o, absl::StrCat("hash:", display, ": non-UTF-8 key \"",
-                         Printable(key, o.utf8_messages),
-                         "\": malformed UTF-8 or invalid codepoint"));
-    return std::nullopt;
-  }
-  if (!o.fold_case) return std::string(key);
-  return FoldKey(key, o.utf8);
-}
-
-// The records of a table in memory: insertion order, unique stored keys.
-class RecordSet {
- public:
-  struct Record {
-    std::string key;
-    std::string value;
-    bool deleted = false;
-  };
-
-  // Adds a record; if the key is there already, returns its record instead.
-  std::pair<Record*, bool> Insert(std::string key, std::string value) {
-    auto it = index_.find(ToAbsl(key));
-    if (it != index_.end()) return {&records_[it->second], false};
-    records_.push_back(Record{std::move(key), std::move(value)});
-    // The deque never moves its elements, so the view stays valid.
-    index_.emplace(ToAbsl(records_.back().key), records_.size() - 1);
-    ++live_;
-    return {&records_.back(), true};
-  }
-
-  bool Erase(std::string_view key) {
-    auto it = index_.find(ToAbsl(key));
-    if (it == index_.end()) return false;
-    Record& r = records_[it->second];
-    index_.erase(it);
-    r.deleted = true;
-    r.key = std::string();  // after the index entry that viewed it is gone
-    r.value = std::string();
-    --live_;
-    return true;
-  }
-
-  std::vector<BdbRecord> Live() const {
-    std::vector<BdbRecord> out;
-    out.reserve(live_);
-    for (const Record& r : records_) {
-      if (!r.deleted) out.push_back(BdbRecord{r.key, r.value});
-    }
-    return out;
-  }
-
- private:
-  std::deque<Record> records_;
-  absl::flat_hash_map<absl::string_view, size_t> index_;
-  size_t live_ = 0;
-};
 
 // A table file opened for changes by this process. Postfix's writer lock is
 // flock(), and two descriptors of one process conflict under flock, so all
@@ -231,7 +163,7 @@ class FdSink final : public BdbFileSink {
 // symbolic links resolved), renamed into place under the table's writer
 // lock. `held_lock`, if valid, is that lock, already taken; otherwise it is
 // taken here. `display` is the table's file name for messages.
-absl::Status WriteAndReplace(const RecordSet& records, const std::string& target,
+absl::Status WriteAndReplace(RecordSet& records, const std::string& target,
                              const std::string& display, const BuildOptions& options,
                              const HashWriteSettings& settings, UniqueFd* held_lock) {
   UniqueFd tmp_fd;
@@ -249,9 +181,11 @@ absl::Status WriteAndReplace(const RecordSet& records, const std::string& target
                        : BdbPageSizeForBlockSize(static_cast<uint64_t>(st.st_blksize));
     wo.big_endian = settings.big_endian;
     wo.uid = MakeBdbFileUid(st.st_ino, st.st_dev);
-    std::vector<BdbRecord> live = records.Live();
+    std::vector<BdbRecord> live;
+    std::vector<uint32_t> hashes;
+    records.Live(&live, &hashes);
     FdSink sink(tmp_fd.get(), display);
-    absl::StatusOr<BdbHashWriteStats> stats = WriteBdbHash(live, wo, sink);
+    absl::StatusOr<BdbHashWriteStats> stats = WriteBdbHash(live, wo, sink, hashes);
     if (!stats.ok()) {
       if (stats.status().code() == absl::StatusCode::kUnavailable) return stats.status();
       return absl::Status(stats.status().code(),
@@ -287,17 +221,21 @@ absl::Status WriteAndReplace(const RecordSet& records, const std::string& target
 // changed.
 absl::StatusOr<bool> AddRecord(RecordSet& records, std::string_view key,
                                std::string_view value, const BuildOptions& options,
-                               const std::string& display) {
-  std::optional<std::string> folded = FoldForStore(key, options, display);
-  if (!folded) return false;
-  auto [record, inserted] =
-      records.Insert(Stored(*folded, options.nul), Stored(value, options.nul));
+                               const std::string& display, const std::string& table) {
+  ProbeKey folded;
+  if (!folded.Prepare(key, options.fold_case, options.utf8, options.utf8_messages,
+                      options.diagnostics, table)) {
+    return false;
+  }
+  const bool nul = options.nul != NulPolicy::kWithout;
+  auto [index, inserted] = records.Insert(folded.without_nul(), value, nul);
   if (inserted) return true;
-  std::string message = absl::StrCat(display, ": duplicate entry: \"",
-                                     Printable(*folded, options.utf8_messages), "\"");
+  std::string message = absl::StrCat(
+      display, ": duplicate entry: \"",
+      Printable(folded.without_nul(), options.utf8_messages), "\"");
   switch (options.duplicates) {
     case DuplicatePolicy::kReplace:
-      record->value = Stored(value, options.nul);
+      records.ReplaceValue(index, value, nul);
       return true;
     case DuplicatePolicy::kIgnore:
       return false;
@@ -317,10 +255,12 @@ class HashBuilder final : public MapBuilder {
       : MapBuilder("hash", std::move(name)),
         options_(options),
         settings_(settings),
-        display_(this->name() + ".db") {}
+        display_(this->name() + ".db"),
+        table_("hash:" + display_) {}
 
   absl::Status Add(std::string_view key, std::string_view value) override {
-    absl::StatusOr<bool> added = AddRecord(records_, key, value, options_, display_);
+    absl::StatusOr<bool> added =
+        AddRecord(records_, key, value, options_, display_, table_);
     return added.ok() ? absl::OkStatus() : added.status();
   }
 
@@ -334,6 +274,7 @@ class HashBuilder final : public MapBuilder {
   BuildOptions options_;
   HashWriteSettings settings_;
   std::string display_;  // NAME.db
+  std::string table_;    // hash:NAME.db, for messages
   RecordSet records_;
 };
 
@@ -394,7 +335,7 @@ class HashUpdater final : public MapUpdater {
 
   absl::Status Add(std::string_view key, std::string_view value) override {
     absl::StatusOr<bool> added =
-        AddRecord(table_->records, key, value, options_, display_);
+        AddRecord(table_->records, key, value, options_, display_, "hash:" + display_);
     if (!added.ok()) return added.status();
     table_->changed |= *added;
     return absl::OkStatus();
@@ -471,7 +412,7 @@ class HashUpdater final : public MapUpdater {
     absl::Status s = reader->ForEach([&](std::string_view key, std::string_view value) {
       // A damaged file may hold a key twice; the first copy is what a
       // sequential reader meets first.
-      table.records.Insert(std::string(key), std::string(value));
+      table.records.Insert(key, value, /*nul=*/false);
       return true;
     });
     if (!s.ok()) {

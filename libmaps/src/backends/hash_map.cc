@@ -5,12 +5,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "format/bdb_hash_reader.h"
 #include "libmaps/text.h"
+#include "lookup_key.h"
 #include "mapped_file.h"
 #include "string_view_compat.h"
 
@@ -69,6 +72,10 @@ class Snapshot {
                                                         const DiagnosticSink& sink);
 
   const BdbHashReader& reader() const { return *reader_; }
+  // Before many lookups: the whole file in the page tables at once.
+  void Populate() {
+    std::call_once(populated_, [this] { mapping_->Populate(); });
+  }
   const struct stat& stat_at_open() const { return st_; }
   bool read_failed() const { return mapping_->faults() != 0; }
 
@@ -112,6 +119,7 @@ class Snapshot {
   std::optional<BdbHashReader> reader_;
   std::mutex lock_mu_;
   int holders_ = 0;
+  std::once_flag populated_;
 };
 
 absl::StatusOr<std::shared_ptr<Snapshot>> Snapshot::Open(
@@ -177,6 +185,7 @@ class LockedSnapshot {
   ~LockedSnapshot() { Release(); }
 
   Snapshot* operator->() const { return snap_.get(); }
+  Snapshot& operator*() const { return *snap_; }
   const std::shared_ptr<Snapshot>& get() const { return snap_; }
 
   void Release() {
@@ -207,6 +216,8 @@ class HashMap final : public Map {
         nul_flags_(options.nul == NulPolicy::kWith      ? kTryWithNul
                    : options.nul == NulPolicy::kWithout ? kTryWithoutNul
                                                         : kTryWithNul | kTryWithoutNul),
+        table_("hash:" + path_),
+        snapshot_policy_(options.lock == LockPolicy::kSnapshot),
         snapshot_(std::move(snapshot)) {}
 
   void WarnIfOlderThanSource() const {
@@ -221,41 +232,98 @@ class HashMap final : public Map {
 
   absl::StatusOr<std::optional<std::string>> Lookup(
       std::string_view key) const override {
-    if (utf8_ && !IsAscii(key) && !IsValidUtf8(key)) {
-      Warn(absl::StrCat("hash:", path_, ": non-UTF-8 key \"",
-                        Printable(key, utf8_messages_),
-                        "\": malformed UTF-8 or invalid codepoint"));
-      return std::nullopt;
-    }
-    std::string stored;
-    if (fold_case_) {
-      std::optional<std::string> folded = FoldKey(key, utf8_);
-      if (!folded) return std::nullopt;  // invalid UTF-8: handled above
-      stored = *std::move(folded);
-    } else {
-      stored.assign(key);
-    }
+    std::string value;
+    absl::StatusOr<bool> found = LookupInto(key, &value);
+    if (!found.ok()) return found.status();
+    if (!*found) return std::nullopt;
+    return std::optional<std::string>(std::move(value));
+  }
 
+  absl::StatusOr<bool> LookupInto(std::string_view key,
+                                  std::string* value) const override {
+    ProbeKey probe;
+    if (!probe.Prepare(key, fold_case_, utf8_, utf8_messages_, sink_, table_)) {
+      return false;
+    }
+    std::string scratch;  // a big value's pieces
+    if (snapshot_policy_ && !timer_.Due()) {
+      // LockPolicy::kSnapshot between checks: no lock, no system call.
+      std::shared_ptr<Snapshot> snap = Current();
+      absl::StatusOr<bool> found = Probe(*snap, probe, &scratch, value);
+      if (!snap->read_failed()) return Finish(key, found, *value);
+      timer_.Expire();  // the file shrank under us: check it, under the lock
+    }
     absl::StatusOr<LockedSnapshot> locked = AcquireCurrent();
     if (!locked.ok()) return locked.status();
-    absl::StatusOr<std::optional<std::string>> found = Probe(*locked, &stored);
+    if (snapshot_policy_) timer_.Checked();
+    absl::StatusOr<bool> found = Probe(**locked, probe, &scratch, value);
     if ((*locked)->read_failed()) return Vanished();
     locked->Release();
-    if (!found.ok()) return Corrupt(found.status());
-    if (!found->has_value()) return std::nullopt;
+    return Finish(key, found, *value);
+  }
 
-    std::string& value = **found;
-    value.resize(UpToNul(value).size());
-    if (utf8_ && !IsAscii(value) && !IsValidUtf8(value)) {
-      // Postfix quotes the value here; a value may be a password, so we
-      // do not.
-      Warn(absl::StrCat("hash:", path_, ": key \"", Printable(key, utf8_messages_),
-                        "\": non-UTF-8 value \"...\": malformed UTF-8 or "
-                        "invalid codepoint"));
-      return absl::FailedPreconditionError(
-          absl::StrCat("table hash:", path_, ": query error"));
+  void LookupEach(std::span<const std::string_view> keys,
+                  const LookupEachFn& fn) const override {
+    if (keys.size() < 2) {
+      Map::LookupEach(keys, fn);
+      return;
     }
-    return found;
+    // kPerLookup: one shared lock (and one check of the file) for all the
+    // keys, taken when the first key that gets as far as the file needs
+    // it. kSnapshot: one snapshot for all the keys (a due check, as in
+    // LookupInto, first).
+    std::optional<LockedSnapshot> locked;
+    std::shared_ptr<Snapshot> snap;
+    ProbeKey probe;
+    std::string scratch, value;
+    Ahead ahead;
+    using Result = absl::StatusOr<std::optional<std::string_view>>;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (!probe.Prepare(keys[i], fold_case_, utf8_, utf8_messages_, sink_, table_)) {
+        if (!fn(i, Result(std::nullopt))) return;
+        continue;
+      }
+      if (snap == nullptr) {
+        if (snapshot_policy_ && !timer_.Due()) {
+          snap = Current();
+        } else {
+          absl::StatusOr<LockedSnapshot> acquired = AcquireCurrent();
+          if (!acquired.ok()) {
+            if (!fn(i, Result(acquired.status()))) return;
+            continue;
+          }
+          if (snapshot_policy_) {
+            timer_.Checked();
+            snap = acquired->get();  // the check is done; no need to hold the lock
+          } else {
+            locked.emplace(*std::move(acquired));
+            snap = locked->get();
+          }
+        }
+      }
+      if (i == 0 && keys.size() >= kPopulateBatch) snap->Populate();
+      Prefetch(*snap, keys, i, &ahead);
+      const Ahead::Entry& mine = ahead.at(i);
+      absl::StatusOr<bool> found =
+          mine.valid && mine.key == probe.without_nul()
+              ? Probe(*snap, probe, &scratch, &value, &mine.hash, mine.style)
+              : Probe(*snap, probe, &scratch, &value);
+      if (snap->read_failed()) {
+        // The file shrank under us (a writer that ignores the lock): what
+        // was read cannot be trusted. Start afresh with the next key.
+        locked.reset();
+        snap.reset();
+        if (snapshot_policy_) timer_.Expire();
+        if (!fn(i, Result(Vanished()))) return;
+        continue;
+      }
+      found = Finish(keys[i], found, value);
+      if (!found.ok()) {
+        if (!fn(i, Result(found.status()))) return;
+      } else if (!fn(i, *found ? Result(std::string_view(value)) : Result(std::nullopt))) {
+        return;
+      }
+    }
   }
 
   absl::Status ForEach(const std::function<bool(std::string_view, std::string_view)>&
@@ -324,26 +392,102 @@ class HashMap final : public Map {
         absl::StrCat("database ", path_, " is corrupt: ", s.message()));
   }
 
-  // Postfix's NUL probing over the stored key `*key` (restored on return).
-  absl::StatusOr<std::optional<std::string>> Probe(const LockedSnapshot& locked,
-                                                   std::string* key) const {
-    const BdbHashReader& reader = locked->reader();
+  // Postfix's NUL probing: key+NUL, then the key alone, as the flags allow.
+  // A hit copies the value, up to its first NUL, to `*value`.
+  // `hint`, if given, is the KeyHash() of the key in the NUL style
+  // `hint_style` (computed ahead by a batch).
+  absl::StatusOr<bool> Probe(const Snapshot& snap, const ProbeKey& key,
+                             std::string* scratch, std::string* value,
+                             const uint32_t* hint = nullptr, int hint_style = 0) const {
+    const BdbHashReader& reader = snap.reader();
     const int flags = nul_flags_.load(std::memory_order_acquire);
-    if (flags & kTryWithNul) {
-      key->push_back('\0');
-      absl::StatusOr<std::optional<std::string>> found = reader.Find(*key);
-      key->pop_back();
-      if (!found.ok() || found->has_value()) {
-        if (found.ok()) Settle(kTryWithNul);
-        return found;
+    for (int style : {kTryWithNul, kTryWithoutNul}) {
+      if ((flags & style) == 0) continue;
+      absl::StatusOr<std::optional<std::string_view>> found = reader.FindView(
+          style == kTryWithNul ? key.with_nul() : key.without_nul(), scratch,
+          style == hint_style ? hint : nullptr);
+      if (!found.ok()) return found.status();
+      if (!found->has_value()) continue;
+      if (flags != style) Settle(style);
+      value->assign(UpToNul(**found));
+      return true;
+    }
+    return false;
+  }
+
+  // Errors as Postfix reports them, and its UTF-8 check of a found value.
+  absl::StatusOr<bool> Finish(std::string_view key, const absl::StatusOr<bool>& found,
+                              const std::string& value) const {
+    if (!found.ok()) return Corrupt(found.status());
+    if (!*found) return false;
+    if (utf8_ && !IsAsciiText(value) && !IsValidUtf8(value)) {
+      // Postfix quotes the value here; a value may be a password, so we
+      // do not.
+      Warn(absl::StrCat("hash:", path_, ": key \"", Printable(key, utf8_messages_),
+                        "\": non-UTF-8 value \"...\": malformed UTF-8 or "
+                        "invalid codepoint"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("table hash:", path_, ": query error"));
+    }
+    return true;
+  }
+
+  // Batch lookups overlap their memory accesses: while key i is looked up,
+  // the bucket page of key i + kAhead is being fetched, and the keys on the
+  // page of key i + kAhead / 2 (whose page was fetched earlier). Keys are
+  // folded here without checks or messages (ASCII only; others are not
+  // prefetched), in the NUL style the map has settled on; each key's hash
+  // is computed once, here, for both hints and the lookup itself.
+  static constexpr size_t kAhead = 8;
+  // A batch this long populates the mapping first (see MappedFile).
+  static constexpr size_t kPopulateBatch = 64;
+  struct Ahead {
+    struct Entry {
+      bool valid = false;
+      int style = 0;
+      uint32_t hash = 0;
+      std::string key;  // folded, without NUL: the lookup checks it matches
+    };
+    std::array<Entry, 2 * kAhead> ring;
+    Entry& at(size_t i) { return ring[i % ring.size()]; }
+  };
+  void Prefetch(const Snapshot& snap, std::span<const std::string_view> keys, size_t i,
+                Ahead* ahead) const {
+    const int flags = nul_flags_.load(std::memory_order_relaxed);
+    const int style = (flags & kTryWithNul) != 0 ? kTryWithNul : kTryWithoutNul;
+    auto stage1 = [&](size_t j) {
+      if (j >= keys.size()) return;
+      Ahead::Entry& e = ahead->at(j);
+      e.valid = false;
+      const std::string_view k = keys[j];
+      if (!IsAsciiText(k)) return;
+      e.key.assign(k);
+      if (fold_case_) {
+        for (char& c : e.key) c = c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
       }
+      if (style == kTryWithNul) e.key.push_back('\0');
+      e.hash = BdbHashReader::KeyHash(e.key);
+      if (style == kTryWithNul) e.key.pop_back();
+      e.style = style;
+      e.valid = true;
+      snap.reader().Prefetch(e.hash, 1);
+    };
+    auto stage2 = [&](size_t j) {
+      if (j >= keys.size() || !ahead->at(j).valid) return;
+      snap.reader().Prefetch(ahead->at(j).hash, 2);
+    };
+    if (i == 0) {
+      for (size_t j = 0; j < kAhead; ++j) stage1(j);
+      for (size_t j = 0; j < kAhead / 2; ++j) stage2(j);
     }
-    if (flags & kTryWithoutNul) {
-      absl::StatusOr<std::optional<std::string>> found = reader.Find(*key);
-      if (found.ok() && found->has_value()) Settle(kTryWithoutNul);
-      return found;
-    }
-    return std::nullopt;
+    stage1(i + kAhead);
+    stage2(i + kAhead / 2);
+  }
+
+  // The current snapshot, without lock or check (LockPolicy::kSnapshot).
+  std::shared_ptr<Snapshot> Current() const {
+    std::lock_guard<std::mutex> guard(mu_);
+    return snapshot_;
   }
 
   // The first hit decides whether keys carry a NUL, for good. Only the
@@ -392,6 +536,9 @@ class HashMap final : public Map {
   const bool utf8_messages_;
   const DiagnosticSink sink_;
   mutable std::atomic<int> nul_flags_;
+  const std::string table_;  // "hash:NAME.db", for messages
+  const bool snapshot_policy_;
+  mutable RecheckTimer timer_;
   mutable std::mutex mu_;
   mutable std::shared_ptr<Snapshot> snapshot_;
 };

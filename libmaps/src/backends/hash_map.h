@@ -17,13 +17,23 @@
 //    that is not valid UTF-8 is an error (kFailedPrecondition,
 //    `table hash:NAME.db: query error`) after a warning that names the key
 //    but not the value.
-//  * Locking: flock(LOCK_SH) on the .db file while it is opened and around
-//    every lookup, as Postfix readers do, so a postmap rebuild (which holds
-//    LOCK_EX) is never seen half done. Under that lock each lookup checks
-//    with fstat() that the file is the one that was mapped; a file rewritten
-//    in place or replaced by rename is mapped afresh. A file truncated
+//  * Locking (OpenOptions::lock): by default (kPerLookup) flock(LOCK_SH) on
+//    the .db file while it is opened and around every lookup, as Postfix
+//    readers do, so a postmap rebuild (which holds LOCK_EX) is never seen
+//    half done. Under that lock each lookup checks with fstat() that the
+//    file is the one that was mapped; a file rewritten in place or replaced
+//    by rename is mapped afresh. LookupEach() takes the lock and makes the
+//    check once for all its keys. With kSnapshot, lookups use the mapping
+//    without lock or system call, and the first lookup a second or more
+//    after the last check makes that check (under the lock) again; see
+//    LockPolicy in libmaps/map.h for when that is safe. A file truncated
 //    without the lock cannot kill the process (see mapped_file.h): the
-//    lookup fails with kUnavailable instead.
+//    lookup fails with kUnavailable instead (with kSnapshot, the next
+//    lookup checks the file at once).
+//  * Speed: the reader's fast path (format/bdb_hash_reader.h, FindView)
+//    binary-searches the sorted pages it has checked; LookupEach() also
+//    fetches the pages of the next keys while it looks one up, and maps the
+//    whole file into the page tables first when it has many keys.
 //  * At open, `database NAME.db is older than source file NAME` is reported
 //    to the diagnostic sink when the source file NAME exists, is newer than
 //    the .db and was last changed more than 100 seconds ago.

@@ -6,14 +6,19 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "backends/hash_builder.h"
 #include "file_util.h"
 #include "libmaps/text.h"
 #include "lookup_key.h"
@@ -158,47 +163,175 @@ class SharedFileLock {
   int holders_ = 0;
 };
 
+// An open environment: what a lookup reads.
+struct LmdbEnv {
+  EnvPtr env;
+  MDB_dbi dbi = 0;
+  int fd = -1;  // the environment's descriptor of NAME.lmdb (fcntl locks)
+};
+
+// Opens NAME.lmdb for reading, with the checks and errors of OpenLmdbMap.
+absl::StatusOr<std::shared_ptr<LmdbEnv>> OpenReadEnv(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) < 0) {
+    std::string message =
+        absl::StrCat("open database ", path, ": ", std::strerror(errno));
+    return errno == ENOENT ? absl::NotFoundError(message)
+                           : absl::UnavailableError(message);
+  }
+  if (st.st_size == 0) {
+    // What Postfix reports for a zero-length file.
+    return absl::DataLossError(
+        absl::StrCat("open database ", path, ": ", std::strerror(EBADF)));
+  }
+  if (absl::Status s = CheckLmdbFile(path); !s.ok()) return s;
+  absl::StatusOr<EnvPtr> env = OpenEnv(path, MDB_RDONLY, 16777216, 0644);
+  if (!env.ok()) return env.status();
+  auto result = std::make_shared<LmdbEnv>();
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env->get(), nullptr, MDB_RDONLY, &txn);
+  if (rc == 0) rc = mdb_dbi_open(txn, nullptr, 0, &result->dbi);
+  if (txn != nullptr) mdb_txn_abort(txn);
+  if (rc != 0) {
+    return absl::DataLossError(
+        absl::StrCat("open database ", path, ": ", LmdbError(rc)));
+  }
+  if ((rc = mdb_env_get_fd(env->get(), &result->fd)) != 0) {
+    return absl::InternalError(LmdbError(rc));
+  }
+  result->env = *std::move(env);
+  return result;
+}
+
+// A read transaction kept between lookups (LockPolicy::kSnapshot), with the
+// environment it belongs to.
+struct CachedTxn {
+  std::shared_ptr<LmdbEnv> env;
+  MDB_txn* txn = nullptr;
+  uint64_t generation = 0;
+  ~CachedTxn() {
+    if (txn != nullptr) mdb_txn_abort(txn);
+  }
+};
+
 class LmdbMap final : public Map {
  public:
-  LmdbMap(std::string name, const OpenOptions& options, EnvPtr env,
-          MDB_dbi dbi, int fd)
+  LmdbMap(std::string name, const OpenOptions& options,
+          std::shared_ptr<LmdbEnv> env)
       : Map("lmdb", std::move(name)),
         options_(options),
+        table_("lmdb:" + this->name()),
+        path_(this->name() + ".lmdb"),
+        snapshot_policy_(options.lock == LockPolicy::kSnapshot),
         env_(std::move(env)),
-        dbi_(dbi),
-        lock_(fd),
+        lock_(env_->fd),
         probe_(options.nul) {}
+
+  ~LmdbMap() override {
+    for (auto& slot : txn_cache_) delete slot.exchange(nullptr);
+  }
 
   absl::StatusOr<std::optional<std::string>> Lookup(
       std::string_view key) const override {
-    std::optional<std::string> folded =
-        PrepareLookupKey(key, options_, "lmdb:" + name());
-    if (!folded) return std::nullopt;
-    std::optional<std::string> result;
+    std::string value;
+    absl::StatusOr<bool> found = LookupInto(key, &value);
+    if (!found.ok()) return found.status();
+    if (!*found) return std::nullopt;
+    return std::optional<std::string>(std::move(value));
+  }
+
+  absl::StatusOr<bool> LookupInto(std::string_view key,
+                                  std::string* value) const override {
+    ProbeKey probe;
+    if (!probe.Prepare(key, options_.fold_case, options_.utf8,
+                       options_.utf8_messages, options_.diagnostics, table_)) {
+      return false;
+    }
+    if (snapshot_policy_) {
+      absl::StatusOr<CachedTxn*> cached = TakeTxn();
+      if (!cached.ok()) return cached.status();
+      absl::StatusOr<bool> found = Get((*cached)->txn, (*cached)->env->dbi, probe, value);
+      ReturnTxn(*cached);
+      return found;
+    }
+    absl::StatusOr<bool> found = false;
     absl::Status s = WithReadTxn([&](MDB_txn* txn) -> absl::Status {
-      // Postfix's order: key+NUL first, then the bare key.
-      for (bool with_nul : {true, false}) {
-        if (with_nul ? !probe_.try_with() : !probe_.try_without()) continue;
-        std::string probe = with_nul ? *folded + '\0' : *folded;
-        MDB_val k = Val(probe), v;
-        int rc = mdb_get(txn, dbi_, &k, &v);
-        if (rc == MDB_NOTFOUND) continue;
-        if (rc != 0) return ReadError(rc);
-        probe_.Hit(with_nul);
-        result = std::string(AsCString(View(v)));
-        break;
-      }
+      found = Get(txn, env_->dbi, probe, value);
       return absl::OkStatus();
     });
     if (!s.ok()) return s;
-    return result;
+    return found;
+  }
+
+  void LookupEach(std::span<const std::string_view> keys,
+                  const LookupEachFn& fn) const override {
+    if (snapshot_policy_ || keys.size() < 2) {
+      Map::LookupEach(keys, fn);
+      return;
+    }
+    // One shared lock and one read transaction for all the keys.
+    using Result = absl::StatusOr<std::optional<std::string_view>>;
+    ProbeKey probe;
+    std::string value;
+    size_t i = 0;
+    bool stopped = false;
+    absl::Status s = WithReadTxn([&](MDB_txn* txn) -> absl::Status {
+      for (; i < keys.size(); ++i) {
+        bool go_on;
+        if (!probe.Prepare(keys[i], options_.fold_case, options_.utf8,
+                           options_.utf8_messages, options_.diagnostics, table_)) {
+          go_on = fn(i, Result(std::nullopt));
+        } else {
+          absl::StatusOr<bool> found = Get(txn, env_->dbi, probe, &value);
+          go_on = fn(i, !found.ok() ? Result(found.status())
+                        : *found    ? Result(std::string_view(value))
+                                    : Result(std::nullopt));
+        }
+        if (!go_on) {
+          stopped = true;
+          break;
+        }
+      }
+      return absl::OkStatus();
+    });
+    // A lock or transaction failure: each remaining key fails as Lookup()
+    // would.
+    for (; !s.ok() && !stopped && i < keys.size(); ++i) {
+      if (!fn(i, Result(s))) return;
+    }
   }
 
   absl::Status ForEach(const std::function<bool(std::string_view, std::string_view)>&
                            fn) const override {
-    return WithReadTxn([&](MDB_txn* txn) -> absl::Status {
+    if (snapshot_policy_) {
+      // The file a lookup would read now (a replacement, once seen), in a
+      // transaction of its own under F_RDLCK for the whole walk.
+      if (timer_.Due()) {
+        if (absl::Status s = Recheck(); !s.ok()) return s;
+      }
+      std::shared_ptr<LmdbEnv> env;
+      {
+        std::lock_guard<std::mutex> guard(env_mu_);
+        env = current_ ? current_ : env_;
+      }
+      UniqueFdLock lock(env->fd);
+      if (!lock.status().ok()) return lock.status();
+      MDB_txn* txn = nullptr;
+      int rc = mdb_txn_begin(env->env.get(), nullptr, MDB_RDONLY, &txn);
+      if (rc != 0) return ReadError(rc);
+      absl::Status s = Walk(txn, env->dbi, fn);
+      mdb_txn_abort(txn);
+      return s;
+    }
+    return WithReadTxn([&](MDB_txn* txn) { return Walk(txn, env_->dbi, fn); });
+  }
+
+ private:
+  absl::Status Walk(MDB_txn* txn, MDB_dbi dbi,
+                    const std::function<bool(std::string_view, std::string_view)>& fn) const {
+    {
       MDB_cursor* cursor = nullptr;
-      int rc = mdb_cursor_open(txn, dbi_, &cursor);
+      int rc = mdb_cursor_open(txn, dbi, &cursor);
       if (rc != 0) return ReadError(rc);
       MDB_val k, v;
       for (rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == 0;
@@ -208,13 +341,29 @@ class LmdbMap final : public Map {
       mdb_cursor_close(cursor);
       if (rc != 0 && rc != MDB_NOTFOUND) return ReadError(rc);
       return absl::OkStatus();
-    });
+    }
   }
 
- private:
   absl::Status ReadError(int rc) const {
     return absl::UnavailableError(
         absl::StrCat("error reading lmdb:", name(), ": ", LmdbError(rc)));
+  }
+
+  // Postfix's order: key+NUL first, then the bare key.
+  absl::StatusOr<bool> Get(MDB_txn* txn, MDB_dbi dbi, const ProbeKey& key,
+                           std::string* value) const {
+    for (bool with_nul : {true, false}) {
+      if (with_nul ? !probe_.try_with() : !probe_.try_without()) continue;
+      MDB_val k = Val(with_nul ? key.with_nul() : key.without_nul()), v;
+      int rc = mdb_get(txn, dbi, &k, &v);
+      if (rc == MDB_NOTFOUND) continue;
+      if (rc != 0) return ReadError(rc);
+      // The first hit settles the style (written once, not on every hit).
+      if (probe_.try_with() && probe_.try_without()) probe_.Hit(with_nul);
+      value->assign(AsCString(View(v)));
+      return true;
+    }
+    return false;
   }
 
   // Runs `fn` in a read transaction under the file's shared lock, adopting a
@@ -223,10 +372,10 @@ class LmdbMap final : public Map {
   absl::Status WithReadTxn(F&& fn) const {
     if (absl::Status s = lock_.Acquire(); !s.ok()) return s;
     MDB_txn* txn = nullptr;
-    int rc = mdb_txn_begin(env_.get(), nullptr, MDB_RDONLY, &txn);
+    int rc = mdb_txn_begin(env_->env.get(), nullptr, MDB_RDONLY, &txn);
     if (rc == MDB_MAP_RESIZED) {
-      mdb_env_set_mapsize(env_.get(), 0);
-      rc = mdb_txn_begin(env_.get(), nullptr, MDB_RDONLY, &txn);
+      mdb_env_set_mapsize(env_->env.get(), 0);
+      rc = mdb_txn_begin(env_->env.get(), nullptr, MDB_RDONLY, &txn);
     }
     absl::Status s = rc == 0 ? fn(txn) : ReadError(rc);
     if (txn != nullptr) mdb_txn_abort(txn);
@@ -234,11 +383,109 @@ class LmdbMap final : public Map {
     return s;
   }
 
+  // LockPolicy::kSnapshot: a read transaction from this thread's cache slot,
+  // or a new one when the slot is empty or from before the last check.
+  absl::StatusOr<CachedTxn*> TakeTxn() const {
+    if (timer_.Due()) {
+      if (absl::Status s = Recheck(); !s.ok()) return s;
+    }
+    CachedTxn* cached = txn_cache_[Slot()].exchange(nullptr, std::memory_order_acquire);
+    const uint64_t generation = generation_.load(std::memory_order_acquire);
+    if (cached != nullptr && cached->generation == generation) return cached;
+    delete cached;
+    auto fresh = std::make_unique<CachedTxn>();
+    {
+      std::lock_guard<std::mutex> guard(env_mu_);
+      fresh->env = current_ ? current_ : env_;
+    }
+    fresh->generation = generation;
+    // The transaction's snapshot is taken under the shared lock, as Postfix
+    // takes every snapshot.
+    UniqueFdLock lock(fresh->env->fd);
+    if (!lock.status().ok()) return lock.status();
+    int rc = mdb_txn_begin(fresh->env->env.get(), nullptr, MDB_RDONLY, &fresh->txn);
+    if (rc == MDB_MAP_RESIZED) {
+      mdb_env_set_mapsize(fresh->env->env.get(), 0);
+      rc = mdb_txn_begin(fresh->env->env.get(), nullptr, MDB_RDONLY, &fresh->txn);
+    }
+    if (rc != 0) {
+      fresh->txn = nullptr;
+      return ReadError(rc);
+    }
+    return fresh.release();
+  }
+
+  void ReturnTxn(CachedTxn* cached) const {
+    CachedTxn* expected = nullptr;
+    if (!txn_cache_[Slot()].compare_exchange_strong(expected, cached,
+                                                    std::memory_order_release)) {
+      delete cached;
+    }
+  }
+
+  // Once a second: is NAME.lmdb still the file we read? A file replaced by
+  // rename is opened afresh; either way, transactions are renewed, so they
+  // see commits made since.
+  absl::Status Recheck() const {
+    std::lock_guard<std::mutex> guard(recheck_mu_);
+    if (!timer_.Due()) return absl::OkStatus();  // another thread did it
+    std::shared_ptr<LmdbEnv> env;
+    {
+      std::lock_guard<std::mutex> env_guard(env_mu_);
+      env = current_ ? current_ : env_;
+    }
+    struct stat st;
+    if (::fstat(env->fd, &st) == 0 && st.st_nlink == 0) {
+      absl::StatusOr<std::shared_ptr<LmdbEnv>> fresh = OpenReadEnv(path_);
+      // If the replacement cannot be opened, the old file is still whole.
+      if (fresh.ok()) {
+        std::lock_guard<std::mutex> env_guard(env_mu_);
+        current_ = *std::move(fresh);
+      }
+    }
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+    timer_.Checked();
+    return absl::OkStatus();
+  }
+
+  // A cache slot per thread (threads share slots when there are more than
+  // kSlots of them; a slot is taken by exchange, so sharing is safe).
+  static size_t Slot() {
+    static std::atomic<size_t> next{0};
+    thread_local const size_t slot = next.fetch_add(1) % kSlots;
+    return slot;
+  }
+
+  // Holds F_RDLCK on a descriptor while it lives.
+  class UniqueFdLock {
+   public:
+    explicit UniqueFdLock(int fd) : fd_(fd), status_(LockWholeFile(fd, F_RDLCK)) {}
+    ~UniqueFdLock() {
+      if (status_.ok()) (void)LockWholeFile(fd_, F_UNLCK);
+    }
+    const absl::Status& status() const { return status_; }
+
+   private:
+    int fd_;
+    absl::Status status_;
+  };
+
+  static constexpr size_t kSlots = 8;
+
   OpenOptions options_;
-  EnvPtr env_;
-  MDB_dbi dbi_;
+  const std::string table_;  // "lmdb:NAME", for messages
+  const std::string path_;   // NAME.lmdb
+  const bool snapshot_policy_;
+  std::shared_ptr<LmdbEnv> env_;  // the file opened by OpenMap
   mutable SharedFileLock lock_;
   mutable NulProbe probe_;
+  // LockPolicy::kSnapshot only.
+  mutable RecheckTimer timer_;
+  mutable std::mutex recheck_mu_;
+  mutable std::mutex env_mu_;
+  mutable std::shared_ptr<LmdbEnv> current_;  // the file that replaced env_
+  mutable std::atomic<uint64_t> generation_{1};
+  mutable std::array<std::atomic<CachedTxn*>, kSlots> txn_cache_{};
 };
 
 // The bytes stored for a key or value under `nul`.
@@ -273,48 +520,81 @@ void Warn(const BuildOptions& o, std::string message) {
   if (o.diagnostics) o.diagnostics(Severity::kWarning, message);
 }
 
+// One record's place in the sort of a build: the first 16 bytes of its
+// stored key as two big-endian numbers (zero-padded), so that most
+// comparisons are two integer compares on cache-hot memory.
+struct SortEntry {
+  uint64_t p0;
+  uint64_t p1;
+  uint32_t len;
+  uint32_t index;
+};
+
+SortEntry MakeSortEntry(std::string_view key, uint32_t index) {
+  unsigned char buf[16] = {};
+  std::memcpy(buf, key.data(), std::min<size_t>(16, key.size()));
+  uint64_t p0, p1;
+  std::memcpy(&p0, buf, 8);
+  std::memcpy(&p1, buf + 8, 8);
+  return {__builtin_bswap64(p0), __builtin_bswap64(p1),
+          static_cast<uint32_t>(key.size()), index};
+}
+
 class LmdbBuilder final : public MapBuilder {
  public:
   LmdbBuilder(std::string name, const BuildOptions& options)
-      : MapBuilder("lmdb", std::move(name)), options_(options) {}
+      : MapBuilder("lmdb", std::move(name)),
+        options_(options),
+        table_("lmdb:" + this->name()) {}
 
   absl::Status Add(std::string_view key, std::string_view value) override {
-    std::string table = "lmdb:" + name();
-    std::optional<std::string> folded = FoldForStore(key, options_, table);
-    if (!folded) return absl::OkStatus();
-    std::string stored_key = Stored(*folded, options_.nul);
-    if (absl::Status s = CheckKeySize(stored_key); !s.ok()) return s;
-    auto [it, inserted] = index_.try_emplace(stored_key, records_.size());
-    if (inserted) {
-      records_.emplace_back(std::move(stored_key), Stored(value, options_.nul));
+    ProbeKey folded;
+    if (!folded.Prepare(key, options_.fold_case, options_.utf8, options_.utf8_messages,
+                        options_.diagnostics, table_)) {
       return absl::OkStatus();
     }
+    const bool nul = options_.nul != NulPolicy::kWithout;
+    if (absl::Status s = CheckKeySize(nul ? folded.with_nul() : folded.without_nul());
+        !s.ok()) {
+      return s;
+    }
+    auto [index, inserted] = records_.Insert(folded.without_nul(), value, nul);
+    if (inserted) return absl::OkStatus();
     switch (options_.duplicates) {
       case DuplicatePolicy::kReplace:
-        records_[it->second].second = Stored(value, options_.nul);
+        records_.ReplaceValue(index, value, nul);
         break;
       case DuplicatePolicy::kIgnore:
         break;
       case DuplicatePolicy::kWarn:
-        Warn(options_, absl::StrCat(table, ": duplicate entry: \"",
-                                    Printable(*folded, options_.utf8_messages), "\""));
+        Warn(options_, absl::StrCat(table_, ": duplicate entry: \"",
+                                    Printable(folded.without_nul(), options_.utf8_messages),
+                                    "\""));
         break;
       case DuplicatePolicy::kFail:
         return absl::InvalidArgumentError(absl::StrCat(
-            table, ": duplicate entry: \"",
-            Printable(*folded, options_.utf8_messages), "\""));
+            table_, ": duplicate entry: \"",
+            Printable(folded.without_nul(), options_.utf8_messages), "\""));
     }
     return absl::OkStatus();
   }
 
   absl::Status Commit() override {
     std::string target = ResolveTarget(name() + ".lmdb");
-    // Sorted records go in with MDB_APPEND: dense pages, no page splits.
-    std::vector<const std::pair<std::string, std::string>*> order;
-    order.reserve(records_.size());
-    for (const auto& r : records_) order.push_back(&r);
-    std::sort(order.begin(), order.end(),
-              [](const auto* a, const auto* b) { return a->first < b->first; });
+    records_.DropIndex();
+    // LMDB's order (bytewise, a prefix first); sorted records go in with
+    // MDB_APPEND: dense pages, no page splits.
+    std::vector<SortEntry> order;
+    order.reserve(records_.count());
+    for (size_t i = 0; i < records_.count(); ++i) {
+      order.push_back(MakeSortEntry(records_.key(i), static_cast<uint32_t>(i)));
+    }
+    std::sort(order.begin(), order.end(), [&](const SortEntry& a, const SortEntry& b) {
+      if (a.p0 != b.p0) return a.p0 < b.p0;
+      if (a.p1 != b.p1) return a.p1 < b.p1;
+      if (a.len <= 16 && b.len <= 16) return a.len < b.len;
+      return records_.key(a.index) < records_.key(b.index);
+    });
 
     UniqueFd tmp_fd;
     absl::StatusOr<std::string> tmp = CreateTempFileNear(target, &tmp_fd);
@@ -334,18 +614,37 @@ class LmdbBuilder final : public MapBuilder {
   }
 
  private:
-  absl::Status WriteAll(
-      const std::string& path,
-      const std::vector<const std::pair<std::string, std::string>*>& order) {
+  // Records per write transaction: LMDB keeps a transaction's new pages in
+  // memory until it commits, so a million records in one transaction would
+  // hold the whole file in memory. The file is a temporary one, renamed
+  // into place only when complete, so committing in steps changes nothing
+  // a reader can see.
+  static constexpr size_t kRecordsPerTxn = 65536;
+  static constexpr size_t kPrefetch = 8;
+
+  absl::Status WriteAll(const std::string& path, const std::vector<SortEntry>& order) {
+    // Start from a map size that holds the records (node headers and page
+    // slack included) rather than from lmdb_map_size, so that a big build
+    // does not fill the map and start again several times.
+    uint64_t bytes = 0;
+    for (const SortEntry& e : order) {
+      bytes += records_.key(e.index).size() + records_.value(e.index).size() + 16;
+    }
     uint64_t map_size = std::max<uint64_t>(options_.lmdb_map_size, kMapSlack);
+    while (map_size < bytes + bytes / 2 + (uint64_t{1} << 20) && map_size < kMaxMapSize) {
+      map_size *= 2;
+    }
     for (;;) {
       if (::truncate(path.c_str(), 0) < 0) {
         return absl::UnavailableError(
             absl::StrCat("truncate ", path, ": ", std::strerror(errno)));
       }
-      absl::StatusOr<EnvPtr> env = OpenEnv(path, 0, map_size, 0600);
+      // MDB_NOSYNC: the commits go to the page cache only; one sync at the
+      // end (and SyncFile's fsync) makes the whole file durable before the
+      // rename.
+      absl::StatusOr<EnvPtr> env = OpenEnv(path, MDB_NOSYNC, map_size, 0600);
       if (!env.ok()) return env.status();
-      int rc = WriteTxn(env->get(), order);
+      int rc = WriteTxns(env->get(), order);
       if (rc == 0) rc = mdb_env_sync(env->get(), 1);
       if (rc == MDB_MAP_FULL && map_size < kMaxMapSize) {
         map_size *= 2;
@@ -365,27 +664,42 @@ class LmdbBuilder final : public MapBuilder {
     }
   }
 
-  int WriteTxn(MDB_env* env,
-               const std::vector<const std::pair<std::string, std::string>*>& order) {
-    MDB_txn* txn = nullptr;
-    int rc = mdb_txn_begin(env, nullptr, 0, &txn);
-    if (rc != 0) return rc;
-    MDB_dbi dbi;
-    rc = mdb_dbi_open(txn, nullptr, 0, &dbi);
-    for (size_t i = 0; rc == 0 && i < order.size(); ++i) {
-      MDB_val k = Val(order[i]->first), v = Val(order[i]->second);
-      rc = mdb_put(txn, dbi, &k, &v, MDB_APPEND);
-    }
-    if (rc != 0) {
-      mdb_txn_abort(txn);
-      return rc;
-    }
-    return mdb_txn_commit(txn);
+  int WriteTxns(MDB_env* env, const std::vector<SortEntry>& order) {
+    size_t next = 0;
+    do {
+      MDB_txn* txn = nullptr;
+      int rc = mdb_txn_begin(env, nullptr, 0, &txn);
+      if (rc != 0) return rc;
+      MDB_dbi dbi;
+      rc = mdb_dbi_open(txn, nullptr, 0, &dbi);
+      MDB_cursor* cursor = nullptr;
+      if (rc == 0) rc = mdb_cursor_open(txn, dbi, &cursor);
+      const size_t end = std::min(order.size(), next + kRecordsPerTxn);
+      for (; rc == 0 && next < end; ++next) {
+        // Sorted order is random order in the arena: fetch a few records
+        // ahead.
+        if (next + kPrefetch < order.size()) {
+          const uint32_t ahead = order[next + kPrefetch].index;
+          __builtin_prefetch(records_.key(ahead).data());
+          __builtin_prefetch(records_.value(ahead).data());
+        }
+        const uint32_t i = order[next].index;
+        MDB_val k = Val(records_.key(i)), v = Val(records_.value(i));
+        rc = mdb_cursor_put(cursor, &k, &v, MDB_APPEND);
+      }
+      if (cursor != nullptr) mdb_cursor_close(cursor);
+      if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+      }
+      if ((rc = mdb_txn_commit(txn)) != 0) return rc;
+    } while (next < order.size());
+    return 0;
   }
 
   BuildOptions options_;
-  std::vector<std::pair<std::string, std::string>> records_;
-  absl::flat_hash_map<std::string, size_t> index_;
+  const std::string table_;  // "lmdb:NAME", for messages
+  RecordSet records_;
 };
 
 class LmdbUpdater final : public MapUpdater {
@@ -559,37 +873,10 @@ class LmdbUpdater final : public MapUpdater {
 
 absl::StatusOr<std::unique_ptr<Map>> OpenLmdbMap(std::string_view name,
                                                  const OpenOptions& options) {
-  std::string path = std::string(name) + ".lmdb";
-  struct stat st;
-  if (::stat(path.c_str(), &st) < 0) {
-    std::string message =
-        absl::StrCat("open database ", path, ": ", std::strerror(errno));
-    return errno == ENOENT ? absl::NotFoundError(message)
-                           : absl::UnavailableError(message);
-  }
-  if (st.st_size == 0) {
-    // What Postfix reports for a zero-length file.
-    return absl::DataLossError(
-        absl::StrCat("open database ", path, ": ", std::strerror(EBADF)));
-  }
-  if (absl::Status s = CheckLmdbFile(path); !s.ok()) return s;
-  absl::StatusOr<EnvPtr> env = OpenEnv(path, MDB_RDONLY, 16777216, 0644);
+  absl::StatusOr<std::shared_ptr<LmdbEnv>> env =
+      OpenReadEnv(std::string(name) + ".lmdb");
   if (!env.ok()) return env.status();
-  MDB_txn* txn = nullptr;
-  MDB_dbi dbi = 0;
-  int rc = mdb_txn_begin(env->get(), nullptr, MDB_RDONLY, &txn);
-  if (rc == 0) rc = mdb_dbi_open(txn, nullptr, 0, &dbi);
-  if (txn != nullptr) mdb_txn_abort(txn);
-  if (rc != 0) {
-    return absl::DataLossError(
-        absl::StrCat("open database ", path, ": ", LmdbError(rc)));
-  }
-  int fd = -1;
-  if ((rc = mdb_env_get_fd(env->get(), &fd)) != 0) {
-    return absl::InternalError(LmdbError(rc));
-  }
-  return std::make_unique<LmdbMap>(std::string(name), options, *std::move(env),
-                                   dbi, fd);
+  return std::make_unique<LmdbMap>(std::string(name), options, *std::move(env));
 }
 
 absl::StatusOr<std::unique_ptr<MapBuilder>> NewLmdbBuilder(

@@ -2,6 +2,20 @@
 // LMDB lock file (MDB_NOLOCK), the unnamed database, keys and values with a
 // trailing NUL by default, and whole-file fcntl locks on the .lmdb file
 // itself: F_RDLCK around each read, F_WRLCK around each change.
+//
+// Reading (OpenOptions::lock): kPerLookup, the default, takes F_RDLCK and a
+// read transaction per lookup, as Postfix's slmdb does (LookupEach() one of
+// each for all its keys). kSnapshot keeps read transactions between lookups
+// (a few cached per map, taken and given back with atomic exchanges, so
+// threads never share one at the same time) and, at most once a second,
+// checks under F_RDLCK whether NAME.lmdb was replaced by rename (and then
+// opens the new file) and renews the transactions; see LockPolicy in
+// libmaps/map.h for when that is safe.
+//
+// Building writes a new file (sorted records, MDB_APPEND, committed every
+// 65,536 records with MDB_NOSYNC and synced once at the end, so that a
+// transaction's pages never hold the whole table in memory) and renames it
+// into place under F_WRLCK.
 
 #ifndef LIBMAPS_SRC_BACKENDS_LMDB_MAP_H_
 #define LIBMAPS_SRC_BACKENDS_LMDB_MAP_H_

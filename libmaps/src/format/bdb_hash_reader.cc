@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -52,6 +56,79 @@ std::string_view OtherMagicName(uint32_t magic) {
   }
 }
 
+// LoadHashPage's checks of a little-endian index array of `entries` (even)
+// offsets, and the test for a searchable page: the offsets decrease strictly
+// from below `page_size` and stay at or above `items_start`, and no key item
+// (even index) is exactly as long as a big-item reference. SSE2 (every
+// x86-64) checks eight offsets at a time; the fast path runs it on every
+// lookup.
+bool IndexLooksSorted(const uint8_t* index, uint32_t entries, uint32_t page_size,
+                      uint32_t items_start) {
+  auto u16 = [&](uint32_t i) {
+    uint16_t v;
+    std::memcpy(&v, index + 2 * i, 2);
+    return uint32_t{v};
+  };
+  if (entries == 0) return true;
+  uint32_t i = 0;
+  uint32_t bad = 0;
+#if defined(__SSE2__)
+  const __m128i bias = _mm_set1_epi16(static_cast<int16_t>(0x8000));
+  const __m128i twelve = _mm_set1_epi16(static_cast<int16_t>(b::kOffPageSize));
+  for (; i + 8 <= entries; i += 8) {
+    const __m128i cur =
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(index + 2 * i));
+    __m128i prev;
+    if (i == 0) {
+      // page_size (65536 stored as 0 is no concern: 16 bits of 65536 - x
+      // still tell the difference) goes before the first offset.
+      prev = _mm_insert_epi16(_mm_slli_si128(cur, 2), static_cast<int>(page_size), 0);
+    } else {
+      prev = _mm_loadu_si128(reinterpret_cast<const __m128i*>(index + 2 * i - 2));
+    }
+    // Unsigned cur < prev for every lane, by a signed compare of biased
+    // values.
+    const __m128i below = _mm_cmplt_epi16(_mm_xor_si128(cur, bias),
+                                          _mm_xor_si128(prev, bias));
+    const __m128i big = _mm_cmpeq_epi16(_mm_sub_epi16(prev, cur), twelve);
+    bad |= static_cast<uint32_t>(_mm_movemask_epi8(below) != 0xFFFF) |
+           static_cast<uint32_t>((_mm_movemask_epi8(big) & 0x3333) != 0);
+  }
+  if (page_size > 0xFFFF && i > 0) return false;  // leave 64 KiB pages to LoadHashPage
+#endif
+  uint32_t end = i == 0 ? page_size : u16(i - 1);
+  for (; i < entries; i += 2) {
+    const uint32_t key_off = u16(i);
+    const uint32_t data_off = u16(i + 1);
+    bad |= static_cast<uint32_t>(key_off >= end) |
+           static_cast<uint32_t>(data_off >= key_off) |
+           static_cast<uint32_t>(end - key_off == b::kOffPageSize);
+    end = data_off;
+  }
+  return bad == 0 && u16(entries - 1) >= items_start;
+}
+
+// libdb's order of two keys that are both on the page (docs/hash-format.md
+// §5.2): bytewise, and of two keys where one is a prefix of the other, the
+// longer first. That is lexicographic order with the end of a key above
+// every byte, a total order. Eight bytes at a time, compared as big-endian
+// numbers.
+inline int CompareKeys(std::span<const uint8_t> a, std::span<const uint8_t> b) {
+  const size_t n = std::min(a.size(), b.size());
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x, y;
+    std::memcpy(&x, a.data() + i, 8);
+    std::memcpy(&y, b.data() + i, 8);
+    if (x != y) return __builtin_bswap64(x) < __builtin_bswap64(y) ? -1 : 1;
+  }
+  for (; i < n; ++i) {
+    if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+  }
+  if (a.size() == b.size()) return 0;
+  return a.size() > b.size() ? -1 : 1;
+}
+
 }  // namespace
 
 absl::StatusOr<BdbHashReader> BdbHashReader::Open(std::span<const uint8_t> file) {
@@ -86,6 +163,8 @@ absl::StatusOr<BdbHashReader> BdbHashReader::Open(std::span<const uint8_t> file)
   }
   BdbHashReader reader(file, b::ByteOrder(big_endian));
   if (absl::Status s = reader.ParseMeta(); !s.ok()) return s;
+  reader.page_state_ = std::shared_ptr<std::atomic<uint64_t>[]>(
+      new std::atomic<uint64_t>[reader.page_count() / 32 + 1]());
   return reader;
 }
 
@@ -458,8 +537,8 @@ absl::Status BdbHashReader::ItemBytes(const Item& item, BdbPageSet* seen,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::optional<std::string>> BdbHashReader::FindInBucket(
-    uint32_t bucket, std::span<const uint8_t> key) const {
+absl::StatusOr<std::optional<std::string_view>> BdbHashReader::FindInBucket(
+    uint32_t bucket, std::span<const uint8_t> key, std::string* scratch) const {
   absl::StatusOr<uint32_t> first = BucketPage(bucket);
   if (!first.ok()) return first.status();
   uint32_t prev = 0;
@@ -480,13 +559,11 @@ absl::StatusOr<std::optional<std::string>> BdbHashReader::FindInBucket(
       if (!*equal) continue;
       Item d;
       if (absl::Status s = LoadItem(page, i + 1, &d); !s.ok()) return s;
-      std::string scratch;
       std::string_view value;
-      if (absl::Status s = ItemBytes(d, nullptr, &scratch, &value); !s.ok()) {
+      if (absl::Status s = ItemBytes(d, nullptr, scratch, &value); !s.ok()) {
         return s;
       }
-      if (d.type == b::kItemOffPage) return scratch;
-      return std::string(value);
+      return value;
     }
     prev = pgno;
     pgno = page.next;
@@ -494,14 +571,183 @@ absl::StatusOr<std::optional<std::string>> BdbHashReader::FindInBucket(
   return std::nullopt;
 }
 
-absl::StatusOr<std::optional<std::string>> BdbHashReader::Find(
-    std::span<const uint8_t> key) const {
-  if (!custom_hash_) return FindInBucket(BucketOf(key), key);
+BdbHashReader::FastResult BdbHashReader::FastFind(std::span<const uint8_t> key,
+                                                  uint32_t key_hash,
+                                                  std::string_view* value) const {
+  // Every check FindInBucket, LoadHashPage and LoadItem make on what is read
+  // here is made here too (or the answer is kSlow), so this path reads
+  // nothing they would not.
+  auto u16 = [](const uint8_t* p) {
+    uint16_t v;
+    std::memcpy(&v, p, 2);
+    return uint32_t{v};
+  };
+  auto u32 = [](const uint8_t* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+  };
+  constexpr uint32_t kOverhead = b::kPageOverheadPlain;
+  uint32_t bucket = key_hash & high_mask_;
+  if (bucket > max_bucket_) bucket &= low_mask_;
+  const uint32_t doubling = bucket == 0 ? 0 : 32 - static_cast<uint32_t>(__builtin_clz(bucket));
+  uint64_t pgno = uint64_t{bucket} + spares_[doubling];
+  if (pgno < 1 || pgno > last_pgno_) return FastResult::kSlow;
+  uint64_t prev = 0;
+  for (uint32_t hops = 0; hops < 64; ++hops) {
+    const uint8_t* p = PageAt(static_cast<uint32_t>(pgno));
+    __builtin_prefetch(p + 64);
+    __builtin_prefetch(p + 128);
+    const uint32_t own = u32(p + b::kPagePgno);
+    if (own == 0 && prev == 0) return FastResult::kMiss;  // never written
+    if (own != pgno || p[b::kPageType] != b::kPageHash || p[b::kPageLevel] != 0 ||
+        (prev != 0 && u32(p + b::kPagePrev) != prev)) {
+      return FastResult::kSlow;
+    }
+    const uint32_t entries = u16(p + b::kPageEntries);
+    const uint32_t items_start = kOverhead + 2 * entries;
+    const uint32_t next = u32(p + b::kPageNext);
+    if (entries % 2 != 0 || items_start > page_size_ || next == pgno ||
+        next > last_pgno_) {
+      return FastResult::kSlow;
+    }
+    const uint8_t* index = p + kOverhead;
+    // Fetch every key at once: whichever the search compares, the fetches
+    // overlap instead of following one another.
+    for (uint32_t i = 0; i < entries; i += 2) __builtin_prefetch(p + u16(index + 2 * i));
+    // An item, or nothing if its offsets are not sound (every item read is
+    // checked so, whatever the page's state says).
+    auto item_at = [&](uint32_t i) {
+      const uint32_t off = u16(index + 2 * i);
+      const uint32_t item_end = i == 0 ? page_size_ : u16(index + 2 * i - 2);
+      if (off < items_start || off >= item_end || item_end > page_size_) {
+        return std::span<const uint8_t>();
+      }
+      return std::span<const uint8_t>(p + off, item_end - off);
+    };
+    auto key_item = [&](uint32_t pair) { return item_at(2 * pair); };
+    auto hit = [&](uint32_t pair) {
+      const std::span<const uint8_t> item = item_at(2 * pair + 1);
+      if (item.empty() || item[0] != b::kItemKeyData) return FastResult::kSlow;
+      *value = std::string_view(reinterpret_cast<const char*>(item.data() + 1),
+                                item.size() - 1);
+      return FastResult::kHit;
+    };
+    const uint32_t pairs = entries / 2;
+    uint64_t state = PageState(static_cast<uint32_t>(pgno));
+    if (state != kPageSorted) {
+      // Not yet known to be searchable: the whole index is checked (and,
+      // on a first visit, the keys' order).
+      if (!IndexLooksSorted(index, entries, page_size_, items_start)) {
+        return FastResult::kSlow;
+      }
+    }
+    if (state == kPageUnknown) {
+      // First visit: are the keys strictly increasing (all on the page, so
+      // libdb's order is total: see CompareKeys)? Equal neighbours (two
+      // copies of a key) count as unsorted: a scan finds the first.
+      state = kPageSorted;
+      for (uint32_t j = 0; j < pairs; ++j) {
+        const std::span<const uint8_t> item = key_item(j);
+        if (item.empty() || item[0] != b::kItemKeyData) return FastResult::kSlow;
+        if (j > 0 && CompareKeys(key_item(j - 1).subspan(1), item.subspan(1)) >= 0) {
+          state = kPageUnsorted;
+        }
+      }
+      SetPageState(static_cast<uint32_t>(pgno), state);
+    }
+    if (state != kPageSorted) {
+      for (uint32_t j = 0; j < pairs; ++j) {
+        const std::span<const uint8_t> item = key_item(j);
+        if (item.empty() || item[0] != b::kItemKeyData) return FastResult::kSlow;
+        if (item.size() - 1 == key.size() && CompareKeys(key, item.subspan(1)) == 0) {
+          return hit(j);
+        }
+      }
+      if (next == 0) return FastResult::kMiss;
+      prev = pgno;
+      pgno = next;
+      continue;
+    }
+    // Binary search for the last key not above `key`.
+    uint32_t lo = 0, hi = pairs;
+    while (hi - lo > 1) {
+      const uint32_t mid = lo + (hi - lo) / 2;
+      const std::span<const uint8_t> item = key_item(mid);
+      if (item.empty() || item[0] != b::kItemKeyData) return FastResult::kSlow;
+      // Without a branch on the outcome, which is a coin toss.
+      const bool below = CompareKeys(key, item.subspan(1)) < 0;
+      hi = below ? mid : hi;
+      lo = below ? lo : mid;
+    }
+    if (pairs > 0) {
+      const std::span<const uint8_t> item = key_item(lo);
+      if (item.empty() || item[0] != b::kItemKeyData) return FastResult::kSlow;
+      if (item.size() - 1 == key.size() && CompareKeys(key, item.subspan(1)) == 0) {
+        return hit(lo);
+      }
+    }
+    if (next == 0) return FastResult::kMiss;
+    prev = pgno;
+    pgno = next;
+  }
+  return FastResult::kSlow;  // a long chain: let FindInBucket walk it
+}
+
+void BdbHashReader::Prefetch(uint32_t key_hash, int stage) const {
+  if (custom_hash_) return;
+  uint32_t bucket = key_hash & high_mask_;
+  if (bucket > max_bucket_) bucket &= low_mask_;
+  const uint32_t doubling =
+      bucket == 0 ? 0 : 32 - static_cast<uint32_t>(__builtin_clz(bucket));
+  const uint64_t pgno = uint64_t{bucket} + spares_[doubling];
+  if (pgno < 1 || pgno > last_pgno_) return;
+  const uint8_t* p = PageAt(static_cast<uint32_t>(pgno));
+  if (stage == 1) {
+    __builtin_prefetch(p);
+    __builtin_prefetch(p + 64);
+    __builtin_prefetch(p + 128);
+    return;
+  }
+  const uint32_t entries = order_.U16(p + b::kPageEntries);
+  if (overhead_ + 2 * entries > page_size_) return;
+  // Every key on the page: whichever the search compares, it is on its way.
+  const uint8_t* index = p + overhead_;
+  for (uint32_t i = 0; i < entries; i += 2) {
+    const uint32_t off = order_.U16(index + 2 * i);
+    if (off < page_size_) __builtin_prefetch(p + off);
+  }
+}
+
+absl::StatusOr<std::optional<std::string_view>> BdbHashReader::FindView(
+    std::string_view key_chars, std::string* scratch, const uint32_t* key_hash) const {
+  const std::span<const uint8_t> key(
+      reinterpret_cast<const uint8_t*>(key_chars.data()), key_chars.size());
+  if (!custom_hash_ && !checksums_ && !order_.big_endian()) {
+    std::string_view value;
+    switch (FastFind(key, key_hash != nullptr ? *key_hash : b::Hash(key), &value)) {
+      case FastResult::kHit: return value;
+      case FastResult::kMiss: return std::nullopt;
+      case FastResult::kSlow: break;
+    }
+  }
+  if (!custom_hash_) return FindInBucket(BucketOf(key), key, scratch);
   for (uint32_t bucket = 0; bucket <= max_bucket_; ++bucket) {
-    absl::StatusOr<std::optional<std::string>> found = FindInBucket(bucket, key);
+    absl::StatusOr<std::optional<std::string_view>> found =
+        FindInBucket(bucket, key, scratch);
     if (!found.ok() || found->has_value()) return found;
   }
   return std::nullopt;
+}
+
+absl::StatusOr<std::optional<std::string>> BdbHashReader::Find(
+    std::span<const uint8_t> key) const {
+  std::string scratch;
+  absl::StatusOr<std::optional<std::string_view>> found =
+      FindView(AsChars(key), &scratch);
+  if (!found.ok()) return found.status();
+  if (!found->has_value()) return std::nullopt;
+  return std::string(**found);
 }
 
 absl::Status BdbHashReader::ForEachInBucket(uint32_t bucket, BdbPageSet& seen,

@@ -31,7 +31,9 @@
 #ifndef LIBMAPS_SRC_FORMAT_BDB_HASH_READER_H_
 #define LIBMAPS_SRC_FORMAT_BDB_HASH_READER_H_
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -92,6 +94,36 @@ class BdbHashReader {
         reinterpret_cast<const uint8_t*>(key.data()), key.size()));
   }
 
+  // As Find(), without a copy: the stored data as a view of the file's bytes
+  // (the span given to Open()), or, for a big value kept on overflow pages,
+  // of `*scratch`, where its pieces are gathered. The view is valid as long
+  // as both are. On a little-endian file without checksums, a bucket page
+  // is checked the first time a lookup reaches it: when its keys are all on
+  // the page and strictly increasing in libdb's order, later lookups
+  // binary-search it; other pages, and every page of other files, are
+  // scanned pair by pair, so every key is found (the first copy, if a
+  // damaged page holds two) whatever wrote the file.
+  // `key_hash`, if given, must be KeyHash(key) (batch lookups compute it
+  // once for Prefetch and the lookup).
+  [[nodiscard]] absl::StatusOr<std::optional<std::string_view>> FindView(
+      std::string_view key, std::string* scratch,
+      const uint32_t* key_hash = nullptr) const;
+
+  // libdb's hash of a stored key (bdb::Hash).
+  [[nodiscard]] static uint32_t KeyHash(std::string_view key) {
+    return bdb::Hash(std::span<const uint8_t>(
+        reinterpret_cast<const uint8_t*>(key.data()), key.size()));
+  }
+
+  // Hints for a lookup of the stored key whose KeyHash() is `key_hash`,
+  // coming soon (batch
+  // lookups run a few keys ahead): stage 1 starts fetching the key's bucket
+  // page (its header and index array); stage 2, meant for a key whose
+  // stage 1 ran a while ago, reads that index and starts fetching the
+  // page's keys. Nothing is checked or reported; everything read stays
+  // inside the file.
+  void Prefetch(uint32_t key_hash, int stage) const;
+
   // Calls `fn` for every pair of bucket `bucket`, in file order (chain order,
   // then index order), until `fn` returns false, which sets `*stopped` (if
   // not null). Every page visited is added to `seen`, and meeting a page
@@ -149,8 +181,32 @@ class BdbHashReader {
                                  std::span<const uint8_t> key) const;
   absl::Status ItemBytes(const Item& item, BdbPageSet* seen,
                          std::string* scratch, std::string_view* out) const;
-  absl::StatusOr<std::optional<std::string>> FindInBucket(
-      uint32_t bucket, std::span<const uint8_t> key) const;
+  absl::StatusOr<std::optional<std::string_view>> FindInBucket(
+      uint32_t bucket, std::span<const uint8_t> key, std::string* scratch) const;
+  // The common case of FindView, without building any Status: a
+  // little-endian file without checksums whose pages on the way are sorted,
+  // hold no big keys and pass the same checks as in FindInBucket. Returns
+  // kHit (and sets *value to a view of the file), kMiss, or kSlow when
+  // anything is unusual (damage included); then FindInBucket decides and
+  // explains.
+  enum class FastResult { kHit, kMiss, kSlow };
+  FastResult FastFind(std::span<const uint8_t> key, uint32_t key_hash,
+                      std::string_view* value) const;
+
+  // What the fast path has learnt about each page, two bits a page
+  // (kPageUnknown, kPageSorted, kPageUnsorted): whether its keys are
+  // strictly increasing in libdb's order, checked once, on the page's first
+  // lookup. libdb keeps sorted pages (type 13) sorted, but a file from
+  // another writer may not, and then only a scan finds every key (and the
+  // first of two copies). Shared by copies of the reader; thread-safe.
+  static constexpr uint64_t kPageUnknown = 0, kPageSorted = 1, kPageUnsorted = 2;
+  uint64_t PageState(uint32_t pgno) const {
+    return (page_state_[pgno / 32].load(std::memory_order_relaxed) >> (2 * (pgno % 32))) & 3;
+  }
+  void SetPageState(uint32_t pgno, uint64_t state) const {
+    page_state_[pgno / 32].fetch_or(state << (2 * (pgno % 32)), std::memory_order_relaxed);
+  }
+  std::shared_ptr<std::atomic<uint64_t>[]> page_state_;
 
   std::span<const uint8_t> file_;
   bdb::ByteOrder order_;

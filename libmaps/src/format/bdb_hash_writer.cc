@@ -128,8 +128,9 @@ void SortIndices(std::span<uint32_t> v, std::vector<uint32_t>& tmp, Less less) {
 class Writer {
  public:
   Writer(std::span<const BdbRecord> records, const BdbHashWriterOptions& options,
-         BdbFileSink& sink)
+         BdbFileSink& sink, std::span<const uint32_t> hashes)
       : records_(records),
+        given_hashes_(hashes),
         options_(options),
         sink_(sink),
         enc_(options.big_endian),
@@ -166,6 +167,7 @@ class Writer {
                  uint64_t last_pgno) const;
 
   std::span<const BdbRecord> records_;
+  std::span<const uint32_t> given_hashes_;
   const BdbHashWriterOptions& options_;
   BdbFileSink& sink_;
   const Encoder enc_;
@@ -199,7 +201,11 @@ absl::StatusOr<BdbHashWriteStats> Writer::Run() {
   // more than a page of pairs and so need a chained page. The search starts
   // where the pairs would just fill one page per bucket.
   std::vector<uint32_t> hashes(n);
-  for (size_t i = 0; i < n; ++i) hashes[i] = b::Hash(Bytes(records_[i].key));
+  if (given_hashes_.size() == n) {
+    std::copy(given_hashes_.begin(), given_hashes_.end(), hashes.begin());
+  } else {
+    for (size_t i = 0; i < n; ++i) hashes[i] = b::Hash(Bytes(records_[i].key));
+  }
   uint32_t log2_buckets = 1;
   while (log2_buckets < 31 && (uint64_t{usable_} << log2_buckets) < bytes) ++log2_buckets;
   std::vector<uint64_t> load;
@@ -234,14 +240,52 @@ absl::StatusOr<BdbHashWriteStats> Writer::Run() {
   heads_.emplace(sink_, page_size_, 1);
   tail_.emplace(sink_, page_size_, uint64_t{buckets} + 1);
   std::vector<uint32_t> tmp;
-  auto less = [&](uint32_t x, uint32_t y) {
-    return CompareBdbKeys(records_[x].key, records_[y].key, threshold_) < 0;
+  // The records come in bucket order, which is random in memory: fetch
+  // the next buckets' records ahead (their entries two buckets ahead, their
+  // keys one bucket ahead), and sort each bucket on copies of its keys, so
+  // that the sort's comparisons touch cache-hot bytes only.
+  auto prefetch_entries = [&](uint32_t b) {
+    if (b >= buckets) return;
+    for (uint32_t i = start[b]; i < start[b + 1]; ++i) __builtin_prefetch(&records_[order[i]]);
   };
+  auto prefetch_keys = [&](uint32_t b) {
+    if (b >= buckets) return;
+    for (uint32_t i = start[b]; i < start[b + 1]; ++i) {
+      __builtin_prefetch(records_[order[i]].key.data());
+    }
+  };
+  prefetch_entries(0);
+  prefetch_entries(1);
+  prefetch_keys(0);
+  std::string local_keys;
+  std::vector<std::string_view> local;
+  std::vector<uint32_t> slots;
+  std::vector<uint32_t> sorted;
   for (uint32_t bucket = 0; bucket < buckets; ++bucket) {
+    prefetch_entries(bucket + 2);
+    prefetch_keys(bucket + 1);
     std::span<uint32_t> pairs(order.data() + start[bucket], start[bucket + 1] - start[bucket]);
-    SortIndices(pairs, tmp, less);
+    local_keys.clear();
+    size_t total = 0;
+    for (uint32_t r : pairs) total += records_[r].key.size();
+    local_keys.reserve(total);
+    local.clear();
+    for (uint32_t r : pairs) local_keys.append(records_[r].key);
+    for (size_t i = 0, at = 0; i < pairs.size(); ++i) {
+      const size_t len = records_[pairs[i]].key.size();
+      local.emplace_back(local_keys.data() + at, len);
+      at += len;
+    }
+    slots.resize(pairs.size());
+    for (uint32_t i = 0; i < pairs.size(); ++i) slots[i] = i;
+    SortIndices(slots, tmp, [&](uint32_t x, uint32_t y) {
+      return CompareBdbKeys(local[x], local[y], threshold_) < 0;
+    });
+    sorted.resize(pairs.size());
+    for (size_t i = 0; i < pairs.size(); ++i) sorted[i] = pairs[slots[i]];
+    std::copy(sorted.begin(), sorted.end(), pairs.begin());
     for (size_t i = 1; i < pairs.size(); ++i) {
-      if (records_[pairs[i - 1]].key == records_[pairs[i]].key) {
+      if (local[slots[i - 1]] == local[slots[i]]) {
         return absl::InvalidArgumentError(
             absl::StrCat("records ", pairs[i - 1], " and ", pairs[i], " have the same key"));
       }
@@ -402,12 +446,13 @@ int CompareBdbKeys(std::string_view a, std::string_view b, size_t big_threshold)
 
 absl::StatusOr<BdbHashWriteStats> WriteBdbHash(std::span<const BdbRecord> records,
                                                const BdbHashWriterOptions& options,
-                                               BdbFileSink& sink) {
+                                               BdbFileSink& sink,
+                                               std::span<const uint32_t> hashes) {
   if (!IsValidPageSize(options.page_size)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "page size ", options.page_size, " is not a power of two from 512 to 65536"));
   }
-  Writer writer(records, options, sink);
+  Writer writer(records, options, sink, hashes);
   return writer.Run();
 }
 

@@ -90,14 +90,15 @@ class BdbFileSink {
 };
 
 // Writes the hash file holding `records` to `sink`. The keys must be
-// distinct. Errors:
+// distinct. `hashes`, if not empty, holds bdb::Hash() of each record's key,
+// computed by the caller already (it must be right). Errors:
 //   kInvalidArgument     a bad page size, or two records with the same key
 //   kResourceExhausted   the file would need more than 2^32 pages, or an
 //                        item is 4 GiB or longer
 //   anything the sink returns
 [[nodiscard]] absl::StatusOr<BdbHashWriteStats> WriteBdbHash(
     std::span<const BdbRecord> records, const BdbHashWriterOptions& options,
-    BdbFileSink& sink);
+    BdbFileSink& sink, std::span<const uint32_t> hashes = {});
 
 // The same, into memory.
 [[nodiscard]] absl::StatusOr<std::string> WriteBdbHashToString(

@@ -1,0 +1,368 @@
+#!/usr/bin/env python3
+"""Side-by-side measurements of libmaps/cmap and their anchors, in one run.
+
+Runs, with interleaved repetitions (the order of the systems rotates from one
+repetition to the next; a first, warm-up repetition is thrown away):
+
+  * builds of the 1,000 / 100,000 / 1,000,000-line sources by real postmap
+    (hash:, lmdb:) and by cmap, and the floor of a build (bench_tool floor:
+    read the source, write a file of cmap's output size, fdatasync, rename),
+    each as a whole process: wall time, user/sys time, peak RSS (wait4);
+  * `postmap -q -` and `cmap -q -` with 100,000 keys (90 % hits, random
+    order) on the 1,000,000-entry hash: and lmdb: tables (the same files);
+  * one texthash: query on the 1,000,000-line source (the load dominates);
+  * the in-process lookup benchmarks (bench/lookup_bench) with
+    --benchmark_repetitions and random interleaving;
+
+then prints a table of medians and, for every goal of issue 6, the ratio
+measured in this run. Postfix is used as a program only, with `-c CONFDIR`
+whose main.cf holds `compatibility_level = 3.6` and otherwise the defaults.
+
+Usage: bench/compare.py [--build-dir build-bench] [--reps 5] [--out FILE.md]
+                        [--quick]   (1 repetition, short lookup runs: a smoke test)
+                        [--keep]    (keep the work directory)
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+SIZES = [1000, 100000, 1000000]
+BIG = 1000000
+QUERY_KEYS = 100000
+
+
+def run(argv, stdin=None, stdout=subprocess.DEVNULL, cwd=None, env=None):
+    """Runs a process; returns (wall s, user s, sys s, peak RSS bytes, status)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
+                         cwd=cwd, env=env)
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    err = p.stderr.read()
+    p.stderr.close()
+    code = os.waitstatus_to_exitcode(status)
+    return wall, ru.ru_utime, ru.ru_stime, ru.ru_maxrss * 1024, code, err
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+class Timings:
+    def __init__(self):
+        self.rows = {}  # name -> list of (wall, user, sys, rss)
+
+    def add(self, name, wall, user, sys_, rss):
+        self.rows.setdefault(name, []).append((wall, user, sys_, rss))
+
+    def med(self, name, field=0):
+        return median([r[field] for r in self.rows.get(name, [])])
+
+    def minmax(self, name):
+        xs = [r[0] for r in self.rows.get(name, [])]
+        return (min(xs), max(xs)) if xs else (float("nan"), float("nan"))
+
+
+def machine():
+    def sh(cmd):
+        try:
+            return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+        except OSError:
+            return "?"
+    model = sh("lscpu | sed -n 's/^Model name: *//p' | head -1")
+    return {
+        "date (UTC)": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "nproc": sh("nproc"),
+        "cpu": model,
+        "memory": sh("free -h | awk '/^Mem:/{print $2}'"),
+        "kernel": platform.release(),
+        "load average at start": sh("cut -d' ' -f1-3 /proc/loadavg"),
+        "postfix": sh("dpkg-query -W -f='${Version}' postfix 2>/dev/null"),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build-dir", default="build-bench")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--out", default=None, help="also write the report (Markdown) here")
+    ap.add_argument("--quick", action="store_true",
+                    help="one repetition, short lookup runs: a smoke test")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = ap.parse_args()
+    if args.quick:
+        args.reps = 1
+
+    bdir = os.path.abspath(args.build_dir)
+    cmap = os.path.join(bdir, "tools/cmap/cmap")
+    tool = os.path.join(bdir, "bench/bench_tool")
+    lookup_bench = os.path.join(bdir, "bench/lookup_bench")
+    postmap = shutil.which("postmap") or "/usr/sbin/postmap"
+    for exe in (cmap, tool, lookup_bench, postmap):
+        if not os.access(exe, os.X_OK):
+            sys.exit(f"compare: {exe} is missing; build with -Dbench=true first")
+
+    info = machine()
+    print("compare: generating data sets (once; cached in the build directory) ...",
+          file=sys.stderr)
+    subprocess.run([tool, "generate"] + [str(n) for n in SIZES], check=True)
+    datadir = {n: subprocess.run([tool, "path", str(n)], check=True, capture_output=True,
+                                 text=True).stdout.strip() for n in SIZES}
+
+    work = tempfile.mkdtemp(prefix="compare-", dir=os.path.dirname(datadir[BIG]))
+    conf = os.path.join(work, "conf")
+    os.makedirs(conf)
+    with open(os.path.join(conf, "main.cf"), "w") as f:
+        f.write("compatibility_level = 3.6\n")
+    t = Timings()
+    try:
+        # ---- builds ----------------------------------------------------
+        srcs = {}
+        for n in SIZES:
+            for who in ("postmap", "cmap", "floor"):
+                d = os.path.join(work, who)
+                os.makedirs(d, exist_ok=True)
+                dst = os.path.join(d, f"src-{n}.txt")
+                shutil.copyfile(os.path.join(datadir[n], "src.txt"), dst)
+                srcs[(who, n)] = dst
+
+        def build(who, typ, n):
+            src = srcs[(who, n)]
+            out = src + (".db" if typ == "hash" else ".lmdb")
+            if os.path.exists(out):
+                os.unlink(out)
+            exe = postmap if who == "postmap" else cmap
+            wall, user, sys_, rss, code, err = run([exe, "-c", conf, f"{typ}:{src}"])
+            if code != 0:
+                sys.exit(f"compare: {who} {typ}:{src} failed: {err.decode(errors='replace')}")
+            return wall, user, sys_, rss, os.path.getsize(out)
+
+        sizes = {}
+        build_systems = [("postmap", "hash"), ("cmap", "hash"), ("postmap", "lmdb"),
+                         ("cmap", "lmdb"), ("floor", "hash"), ("floor", "lmdb")]
+        for rep in range(args.reps + 1):
+            order = build_systems[rep % len(build_systems):] + build_systems[:rep % len(build_systems)]
+            for n in SIZES:
+                for who, typ in order:
+                    if who == "floor":
+                        size = sizes.get(("cmap", typ, n))
+                        if size is None:
+                            continue
+                        out = os.path.join(work, "floor", f"out-{typ}-{n}")
+                        wall, user, sys_, rss, code, err = run(
+                            [tool, "floor", srcs[("floor", n)], out, str(size)])
+                        if code != 0:
+                            sys.exit(f"compare: floor failed: {err!r}")
+                        os.unlink(out)
+                    else:
+                        wall, user, sys_, rss, size = build(who, typ, n)
+                        sizes[(who, typ, n)] = size
+                    if rep > 0:
+                        t.add(f"build {who} {typ} {n}", wall, user, sys_, rss)
+            print(f"compare: builds, repetition {rep}/{args.reps} done", file=sys.stderr)
+
+        # ---- queries -----------------------------------------------------
+        keys = os.path.join(work, "keys-100k.txt")
+        subprocess.run([tool, "keys", str(BIG), str(QUERY_KEYS), keys], check=True,
+                       capture_output=True)
+        qdir = os.path.join(work, "query")
+        os.makedirs(qdir)
+        qsrc = os.path.join(qdir, "src.txt")
+        shutil.copyfile(os.path.join(datadir[BIG], "src.txt"), qsrc)
+        # The same table files for both programs: built once, by cmap.
+        for typ in ("hash", "lmdb"):
+            subprocess.run([cmap, "-c", conf, f"{typ}:{qsrc}"], check=True)
+        # Older than its source would make Postfix warn; keep the source old.
+        os.utime(qsrc, (time.time() - 3600, time.time() - 3600))
+        outputs = {}
+        query_systems = [(p, typ) for typ in ("hash", "lmdb") for p in ("postmap", "cmap")]
+        for rep in range(args.reps + 1):
+            order = query_systems[rep % 4:] + query_systems[:rep % 4]
+            for prog, typ in order:
+                exe = postmap if prog == "postmap" else cmap
+                with open(keys, "rb") as kf, tempfile.TemporaryFile() as out:
+                    wall, user, sys_, rss, code, err = run(
+                        [exe, "-c", conf, "-q", "-", f"{typ}:{qsrc}"], stdin=kf, stdout=out)
+                    out.seek(0)
+                    outputs[(prog, typ)] = out.read()
+                if rep > 0:
+                    t.add(f"query {prog} {typ}", wall, user, sys_, rss)
+            # One key, to separate start-up and open from the per-key cost.
+            for prog, typ in order:
+                exe = postmap if prog == "postmap" else cmap
+                wall, user, sys_, rss, code, err = run(
+                    [exe, "-c", conf, "-q", "[smtp-miss.example.net]:587", f"{typ}:{qsrc}"])
+                if rep > 0:
+                    t.add(f"query1 {prog} {typ}", wall, user, sys_, rss)
+            # texthash: one query, so the load is what is timed.
+            for prog in (["postmap", "cmap"] if rep % 2 == 0 else ["cmap", "postmap"]):
+                exe = postmap if prog == "postmap" else cmap
+                wall, user, sys_, rss, code, err = run(
+                    [exe, "-c", conf, "-q", "[smtp-1234567.example.net]:587",
+                     f"texthash:{qsrc}"])
+                if code != 0:
+                    sys.exit(f"compare: {prog} texthash query failed: {err!r}")
+                if rep > 0:
+                    t.add(f"texthash {prog}", wall, user, sys_, rss)
+            print(f"compare: queries, repetition {rep}/{args.reps} done", file=sys.stderr)
+        for typ in ("hash", "lmdb"):
+            if outputs[("postmap", typ)] != outputs[("cmap", typ)]:
+                sys.exit(f"compare: postmap and cmap -q - disagree on {typ}:")
+        hits = outputs[("cmap", "hash")].count(b"\n")
+
+        # ---- in-process lookups -------------------------------------------
+        print("compare: lookup benchmarks ...", file=sys.stderr)
+        bench_json = os.path.join(work, "lookup.json")
+        bargs = [lookup_bench, f"--benchmark_out={bench_json}", "--benchmark_out_format=json",
+                 "--benchmark_format=console"]
+        if args.quick:
+            bargs += ["--benchmark_min_time=0.05"]
+        else:
+            bargs += [f"--benchmark_repetitions={args.reps}",
+                      "--benchmark_enable_random_interleaving=true",
+                      "--benchmark_min_time=0.2"]
+        subprocess.run(bargs, check=True, stdout=subprocess.DEVNULL)
+        with open(bench_json) as f:
+            bench = json.load(f)
+        ns = {}
+        for b in bench["benchmarks"]:
+            if b.get("run_type") == "aggregate":
+                continue
+            name = b["run_name"] if "run_name" in b else b["name"]
+            ns.setdefault(name, []).append(b["real_time"] if b["time_unit"] == "ns"
+                                           else b["real_time"] * {"us": 1e3, "ms": 1e6}[b["time_unit"]])
+        lookup = {k: median(v) for k, v in ns.items()}
+        info["load average at end"] = open("/proc/loadavg").read().split()[:3]
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+    report = render(info, t, sizes, lookup, hits, args.reps)
+    print(report)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(report)
+
+
+def render(info, t, sizes, lookup, hits, reps):
+    L = []
+    L.append("## Machine and run\n")
+    for k, v in info.items():
+        L.append(f"- {k}: {' '.join(v) if isinstance(v, list) else v}")
+    L.append(f"- repetitions: {reps} (after one warm-up), interleaved; medians\n")
+
+    L.append("### Builds (whole processes)\n")
+    L.append("| N | system | median s | min-max s | user s | sys s | peak RSS MB | output MB |")
+    L.append("|---:|---|---:|---|---:|---:|---:|---:|")
+    for n in SIZES:
+        for who, typ in [("postmap", "hash"), ("cmap", "hash"), ("floor", "hash"),
+                         ("postmap", "lmdb"), ("cmap", "lmdb"), ("floor", "lmdb")]:
+            name = f"build {who} {typ} {n}"
+            if name not in t.rows:
+                continue
+            lo, hi = t.minmax(name)
+            out = sizes.get((who if who != "floor" else "cmap", typ, n), 0) / 1e6
+            label = {"postmap": f"postmap {typ}:", "cmap": f"cmap {typ}:",
+                     "floor": f"floor (read source, write {typ}: size, sync)"}[who]
+            L.append(f"| {n:,} | {label} | {t.med(name):.3f} | {lo:.3f}-{hi:.3f} | "
+                     f"{t.med(name, 1):.2f} | {t.med(name, 2):.2f} | {t.med(name, 3) / 1e6:.1f} | "
+                     f"{out:.1f} |")
+
+    L.append("\n### Queries and texthash load (whole processes, 1,000,000-entry tables)\n")
+    L.append("| what | median s | min-max s | peak RSS MB |")
+    L.append("|---|---:|---|---:|")
+    for name, label in [("query postmap hash", f"postmap -q - hash: ({QUERY_KEYS:,} keys)"),
+                        ("query cmap hash", f"cmap -q - hash: ({QUERY_KEYS:,} keys)"),
+                        ("query1 postmap hash", "postmap -q KEY hash: (1 key)"),
+                        ("query1 cmap hash", "cmap -q KEY hash: (1 key)"),
+                        ("query postmap lmdb", f"postmap -q - lmdb: ({QUERY_KEYS:,} keys)"),
+                        ("query cmap lmdb", f"cmap -q - lmdb: ({QUERY_KEYS:,} keys)"),
+                        ("query1 postmap lmdb", "postmap -q KEY lmdb: (1 key)"),
+                        ("query1 cmap lmdb", "cmap -q KEY lmdb: (1 key)"),
+                        ("texthash postmap", "postmap -q KEY texthash: (load + 1 key)"),
+                        ("texthash cmap", "cmap -q KEY texthash: (load + 1 key)")]:
+        lo, hi = t.minmax(name)
+        L.append(f"| {label} | {t.med(name):.3f} | {lo:.3f}-{hi:.3f} | "
+                 f"{t.med(name, 3) / 1e6:.1f} |")
+    L.append(f"\n({hits:,} of {QUERY_KEYS:,} keys found by both, outputs identical.)\n")
+
+    L.append("### In-process lookups (lookup_bench), ns per lookup or next hop\n")
+    systems = ["hash", "hash-snapshot", "libdb", "libdb-128k", "postfix-hash", "lmdb",
+               "lmdb-snapshot", "mdb_get", "postfix-lmdb", "texthash", "absl", "sol"]
+    for kind in ("lookup", "lookup-tp", "cred", "open"):
+        L.append(f"\n{kind}/SYSTEM/N:\n")
+        L.append("| system | " + " | ".join(f"{n:,}" for n in SIZES) + " |")
+        L.append("|---|" + "---:|" * len(SIZES))
+        for s in systems:
+            cells = []
+            for n in SIZES:
+                v = lookup.get(f"{kind}/{s}/{n}" + ("/real_time" if kind == "open" else ""))
+                cells.append("-" if v is None else (f"{v:,.0f}" if v >= 100 else f"{v:.1f}"))
+            if all(c == "-" for c in cells):
+                continue
+            L.append(f"| {s} | " + " | ".join(cells) + " |")
+
+    # ---- goals ------------------------------------------------------------
+    def lk(kind, s, n=BIG):
+        return lookup.get(f"{kind}/{s}/{n}", float("nan"))
+
+    def ratio(a, b):
+        return a / b if b and b == b else float("nan")
+
+    goals = []
+    for kind in ("lookup", "lookup-tp"):
+        tag = "one lookup at a time" if kind == "lookup" else "throughput"
+        for sysname, label in [("hash-snapshot", "hash: LockPolicy::kSnapshot"),
+                               ("hash", "hash: default (flock + fstat per lookup)")]:
+            goals.append((f"hash lookup, 1M, hot, {label}, vs libdb DB->get ({tag})", ">= 2x faster",
+                          ratio(lk(kind, "libdb"), lk(kind, sysname)), lambda r: r >= 2))
+            goals.append((f"hash lookup, 1M, {label}, vs Postfix's locked lookup ({tag})",
+                          ">= 5x faster", ratio(lk(kind, "postfix-hash"), lk(kind, sysname)),
+                          lambda r: r >= 5))
+            goals.append((f"hash lookup, 1M, {label}, vs speed-of-light table ({tag})",
+                          "<= 1.5x", ratio(lk(kind, sysname), lk(kind, "sol")), lambda r: r <= 1.5))
+        for sysname, label in [("lmdb-snapshot", "lmdb: LockPolicy::kSnapshot (txn reused)"),
+                               ("lmdb", "lmdb: default (fcntl + txn per lookup)")]:
+            goals.append((f"{label}, 1M, vs mdb_get with a reused read txn ({tag})", "<= 1.1x",
+                          ratio(lk(kind, sysname), lk(kind, "mdb_get")), lambda r: r <= 1.1))
+        goals.append((f"texthash lookup, 1M, vs absl::flat_hash_map ({tag})", "<= 1.2x",
+                      ratio(lk(kind, "texthash"), lk(kind, "absl")), lambda r: r <= 1.2))
+    goals.append(("texthash load of 1M lines (one query process) vs postmap", ">= 5x faster",
+                  ratio(t.med("texthash postmap"), t.med("texthash cmap")), lambda r: r >= 5))
+    goals.append(("hash build, 1M lines, cmap vs postmap hash:", ">= 10x faster",
+                  ratio(t.med(f"build postmap hash {BIG}"), t.med(f"build cmap hash {BIG}")),
+                  lambda r: r >= 10))
+    goals.append(("hash build, 1M lines, cmap vs floor (read source + write output size + sync)",
+                  "<= 2x", ratio(t.med(f"build cmap hash {BIG}"), t.med(f"build floor hash {BIG}")),
+                  lambda r: r <= 2))
+    goals.append(("lmdb build, 1M lines, cmap vs postmap lmdb:", ">= 3x faster",
+                  ratio(t.med(f"build postmap lmdb {BIG}"), t.med(f"build cmap lmdb {BIG}")),
+                  lambda r: r >= 3))
+    for typ in ("hash", "lmdb"):
+        goals.append((f"{typ} build, 1M lines, cmap peak RSS vs output file size", "<= 2x",
+                      ratio(t.med(f"build cmap {typ} {BIG}", 3), sizes.get(("cmap", typ, BIG), 0)),
+                      lambda r: r <= 2))
+    goals.append(("cmap -q - hash:, 100k keys on 1M entries, vs postmap -q -", ">= 5x faster",
+                  ratio(t.med("query postmap hash"), t.med("query cmap hash")), lambda r: r >= 5))
+    goals.append(("(also) cmap -q - lmdb:, 100k keys on 1M entries, vs postmap -q -", ">= 5x faster",
+                  ratio(t.med("query postmap lmdb"), t.med("query cmap lmdb")), lambda r: r >= 5))
+
+    L.append("\n### Goals (issue 6), ratios measured in this run\n")
+    L.append("| goal | target | measured | met |")
+    L.append("|---|---|---:|---|")
+    for label, target, r, ok in goals:
+        met = "?" if r != r else ("yes" if ok(r) else "**no**")
+        L.append(f"| {label} | {target} | {r:.2f}x | {met} |")
+    return "\n".join(L) + "\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,429 @@
+// Checks for the fast paths that the benchmarks measure: each must give the
+// answers of the plain path it speeds up (bench/ measures them).
+//
+//   * OpenOptions::lock = LockPolicy::kSnapshot (hash:, lmdb:) answers as
+//     kPerLookup does, and moves to a table replaced by rename at its next
+//     check;
+//   * Map::LookupInto and Map::LookupEach answer as Lookup, key by key, with
+//     the same warnings in the same order, and LookupEach stops when asked;
+//   * the hash reader's fast path (binary search on pages it has checked)
+//     finds what the scanning path finds, on files of every page size and
+//     with big items, prefix keys and keys without NULs;
+//   * RecordSet (the builders' record store) keeps unique keys through
+//     inserts, replacements and erasures;
+//   * the texthash: table keeps source order, duplicates policies and -F.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backends/hash_builder.h"
+#include "backends/texthash_map.h"
+#include "format/bdb_hash_reader.h"
+#include "format/bdb_hash_writer.h"
+#include "libmaps/map.h"
+#include "libmaps/map_builder.h"
+#include "mapped_file.h"
+
+namespace libmaps {
+namespace {
+
+namespace fs = std::filesystem;
+using internal::BdbHashReader;
+using internal::BdbRecord;
+using ::testing::ElementsAreArray;
+
+class Dir {
+ public:
+  Dir() {
+    char tmpl[] = "/tmp/libmaps-fastpath-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~Dir() { fs::remove_all(path_); }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+void WriteText(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+// A source of `n` entries, some with upper-case keys.
+std::string Source(int n, const std::string& value_prefix = "secret") {
+  std::string text;
+  for (int i = 0; i < n; ++i) {
+    text += (i % 3 == 0 ? "[SMTP-" : "[smtp-") + std::to_string(i * 7919 % 100003) +
+            ".Example.NET]:587 user" + std::to_string(i) + ":" + value_prefix +
+            std::to_string(i) + "\n";
+  }
+  return text;
+}
+
+void Build(const std::string& spec, const std::string& source_path) {
+  std::ifstream in(source_path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  BuildOptions options;
+  auto builder = NewMapBuilder(spec, options);
+  ASSERT_TRUE(builder.ok()) << builder.status();
+  absl::Status s = AddSource(text, source_path, false, options,
+                             [&](std::string_view k, std::string_view v) {
+                               return (*builder)->Add(k, v);
+                             });
+  ASSERT_TRUE(s.ok()) << s;
+  ASSERT_TRUE((*builder)->Commit().ok());
+}
+
+// Queries: every key in several spellings, and absent keys.
+std::vector<std::string> Queries(int n) {
+  std::vector<std::string> q;
+  for (int i = 0; i < n + n / 5; ++i) {
+    std::string host = std::to_string(i * 7919 % 100003);
+    q.push_back("[smtp-" + host + ".example.net]:587");
+    q.push_back("[SMTP-" + host + ".EXAMPLE.NET]:587");
+  }
+  q.push_back("");
+  q.push_back("no such key");
+  q.push_back("[smtp-1.example.net]:58");  // a prefix of a key
+  return q;
+}
+
+std::string Answer(const absl::StatusOr<std::optional<std::string>>& r) {
+  if (!r.ok()) return "ERROR " + std::string(r.status().message());
+  return r->has_value() ? "=" + **r : "MISS";
+}
+
+std::vector<std::string> AnswersOf(const Map& map, const std::vector<std::string>& keys) {
+  std::vector<std::string> out;
+  for (const std::string& k : keys) out.push_back(Answer(map.Lookup(k)));
+  return out;
+}
+
+OpenOptions Options(LockPolicy lock) {
+  OpenOptions o;
+  o.lock = lock;
+  return o;
+}
+
+class FastPathTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(FastPathTest, SnapshotPolicyAnswersAsPerLookup) {
+  Dir dir;
+  const std::string src = dir / "t";
+  WriteText(src, Source(3000));
+  Build(GetParam() + ":" + src, src);
+  auto plain = OpenMap(GetParam() + ":" + src, Options(LockPolicy::kPerLookup));
+  auto snap = OpenMap(GetParam() + ":" + src, Options(LockPolicy::kSnapshot));
+  ASSERT_TRUE(plain.ok() && snap.ok());
+  const std::vector<std::string> keys = Queries(3000);
+  const std::vector<std::string> expected = AnswersOf(**plain, keys);
+  EXPECT_EQ(std::count(expected.begin(), expected.end(), "MISS"), 2 * 600 + 3);
+  EXPECT_THAT(AnswersOf(**snap, keys), ElementsAreArray(expected));
+}
+
+TEST_P(FastPathTest, LookupIntoAndLookupEachAnswerAsLookup) {
+  Dir dir;
+  const std::string src = dir / "t";
+  WriteText(src, Source(2000));
+  Build(GetParam() + ":" + src, src);
+  for (LockPolicy lock : {LockPolicy::kPerLookup, LockPolicy::kSnapshot}) {
+    auto map = OpenMap(GetParam() + ":" + src, Options(lock));
+    ASSERT_TRUE(map.ok());
+    std::vector<std::string> keys = Queries(2000);
+    keys.push_back("bad \xff key");  // not UTF-8: a warning and a miss
+    const std::vector<std::string> expected = AnswersOf(**map, keys);
+    std::string value = "left over";
+    for (size_t i = 0; i < keys.size(); ++i) {
+      absl::StatusOr<bool> found = (*map)->LookupInto(keys[i], &value);
+      ASSERT_TRUE(found.ok());
+      EXPECT_EQ(*found ? "=" + value : "MISS", expected[i]) << keys[i];
+    }
+    std::vector<std::string_view> views(keys.begin(), keys.end());
+    std::vector<std::string> each;
+    (*map)->LookupEach(views, [&](size_t i, const absl::StatusOr<std::optional<std::string_view>>& r) {
+      EXPECT_EQ(i, each.size());
+      each.push_back(!r.ok() ? "ERROR" : r->has_value() ? "=" + std::string(**r) : "MISS");
+      return true;
+    });
+    EXPECT_THAT(each, ElementsAreArray(expected));
+    // Stopping early.
+    size_t calls = 0;
+    (*map)->LookupEach(views, [&](size_t, const auto&) { return ++calls < 5; });
+    EXPECT_EQ(calls, 5u);
+  }
+}
+
+TEST_P(FastPathTest, LookupEachWarnsInKeyOrder) {
+  Dir dir;
+  const std::string src = dir / "t";
+  WriteText(src, "good value\n");
+  Build(GetParam() + ":" + src, src);
+  std::vector<std::string> log;
+  OpenOptions options;
+  options.diagnostics = [&](Severity, std::string_view m) { log.emplace_back(m); };
+  auto map = OpenMap(GetParam() + ":" + src, options);
+  ASSERT_TRUE(map.ok());
+  const std::vector<std::string_view> keys = {"bad1\xff", "good", "bad2\xfe", "good"};
+  (*map)->LookupEach(keys, [&](size_t i, const auto& r) {
+    log.push_back("result " + std::to_string(i) + (r.ok() && r->has_value() ? " hit" : " miss"));
+    return true;
+  });
+  ASSERT_EQ(log.size(), 6u);
+  EXPECT_THAT(log[0], ::testing::HasSubstr("bad1"));
+  EXPECT_EQ(log[1], "result 0 miss");
+  EXPECT_EQ(log[2], "result 1 hit");
+  EXPECT_THAT(log[3], ::testing::HasSubstr("bad2"));
+  EXPECT_EQ(log[4], "result 2 miss");
+  EXPECT_EQ(log[5], "result 3 hit");
+}
+
+TEST_P(FastPathTest, SnapshotMovesToAReplacementAtItsNextCheck) {
+  Dir dir;
+  const std::string src = dir / "t";
+  const std::string suffix = GetParam() == "hash" ? ".db" : ".lmdb";
+  WriteText(src, Source(500, "old"));
+  Build(GetParam() + ":" + src, src);
+  auto map = OpenMap(GetParam() + ":" + src, Options(LockPolicy::kSnapshot));
+  ASSERT_TRUE(map.ok());
+  const std::string key = "[smtp-7919.example.net]:587";
+  EXPECT_EQ(Answer((*map)->Lookup(key)), "=user1:old1");
+  // A new table under another name, renamed into place (what cmap does).
+  const std::string src2 = dir / "t2";
+  WriteText(src2, Source(500, "new"));
+  Build(GetParam() + ":" + src2, src2);
+  ASSERT_EQ(::rename((src2 + suffix).c_str(), (src + suffix).c_str()), 0);
+  // Until the next check (at most a second after the last one) the old,
+  // intact file may still answer; after it, the new one does.
+  const std::string first = Answer((*map)->Lookup(key));
+  EXPECT_TRUE(first == "=user1:old1" || first == "=user1:new1") << first;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_EQ(Answer((*map)->Lookup(key)), "=user1:new1");
+  EXPECT_EQ(Answer((*map)->Lookup(key)), "=user1:new1");
+  // ForEach walks the file the lookups read.
+  int records = 0, new_values = 0;
+  ASSERT_TRUE((*map)->ForEach([&](std::string_view, std::string_view v) {
+                      ++records;
+                      new_values += v.find(":new") != std::string_view::npos;
+                      return true;
+                    }).ok());
+  EXPECT_EQ(records, 500);
+  EXPECT_EQ(new_values, 500);
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, FastPathTest, ::testing::Values("hash", "lmdb"));
+
+TEST(TexthashFastPath, AnswersAsBefore) {
+  Dir dir;
+  const std::string src = dir / "t";
+  WriteText(src, Source(3000) + "# comment\n  \nMixed.Case  value with spaces \n");
+  OpenOptions options;
+  auto map = OpenMap("texthash:" + src, options);
+  ASSERT_TRUE(map.ok()) << map.status();
+  auto hash_src = dir / "h";
+  WriteText(hash_src, Source(3000) + "Mixed.Case  value with spaces \n");
+  Build("hash:" + hash_src, hash_src);
+  auto reference = OpenMap("hash:" + hash_src, options);
+  ASSERT_TRUE(reference.ok());
+  std::vector<std::string> keys = Queries(3000);
+  keys.push_back("mixed.case");
+  keys.push_back("MIXED.CASE");
+  EXPECT_THAT(AnswersOf(**map, keys), ElementsAreArray(AnswersOf(**reference, keys)));
+  EXPECT_EQ(Answer((*map)->Lookup("MIXED.case")), "=value with spaces");
+}
+
+TEST(TexthashFastPath, SourceOrderAndDuplicates) {
+  const std::string text = "b 1\na 2\nB 3\nc 4\nA 5\n";
+  for (DuplicatePolicy dups : {DuplicatePolicy::kWarn, DuplicatePolicy::kIgnore,
+                               DuplicatePolicy::kReplace}) {
+    OpenOptions options;
+    options.duplicates = dups;
+    int warnings = 0;
+    options.diagnostics = [&](Severity, std::string_view) { ++warnings; };
+    auto map = internal::TexthashMapFromText(text, "t", options);
+    ASSERT_TRUE(map.ok());
+    std::vector<std::string> order;
+    ASSERT_TRUE((*map)->ForEach([&](std::string_view k, std::string_view v) {
+                        order.push_back(std::string(k) + "=" + std::string(v));
+                        return true;
+                      }).ok());
+    if (dups == DuplicatePolicy::kReplace) {
+      EXPECT_THAT(order, ElementsAreArray({"b=3", "a=5", "c=4"}));
+      EXPECT_EQ(warnings, 0);
+    } else {
+      EXPECT_THAT(order, ElementsAreArray({"b=1", "a=2", "c=4"}));
+      EXPECT_EQ(warnings, dups == DuplicatePolicy::kWarn ? 2 : 0);
+    }
+  }
+  OpenOptions strict;
+  EXPECT_EQ(internal::TexthashMapFromText(text, "t", strict).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(TexthashFastPath, MessagesComeInSourceOrder) {
+  // The load parses ahead of its inserts; parser messages (lines without a
+  // value) and duplicate messages must still come in line order.
+  std::string text;
+  int expected = 0;
+  for (int i = 1; i <= 200; ++i) {
+    if (i % 7 == 0) {
+      text += "novalue" + std::to_string(i) + "\n";  // a parser warning
+      ++expected;
+    } else if (i % 5 == 0) {
+      text += "k1 again" + std::to_string(i) + "\n";  // a duplicate
+      ++expected;
+    } else {
+      text += "k" + std::to_string(i) + " v\n";
+    }
+  }
+  std::vector<int> lines;
+  OpenOptions options;
+  options.duplicates = DuplicatePolicy::kWarn;
+  options.diagnostics = [&](Severity, std::string_view m) {
+    const size_t at = m.find("line ");
+    ASSERT_NE(at, std::string_view::npos) << m;
+    lines.push_back(std::atoi(std::string(m.substr(at + 5)).c_str()));
+  };
+  auto map = internal::TexthashMapFromText(text, "t", options);
+  ASSERT_TRUE(map.ok());
+  EXPECT_EQ(static_cast<int>(lines.size()), expected);
+  EXPECT_TRUE(std::is_sorted(lines.begin(), lines.end()));
+  // kFail stops at the first duplicate (line 5) with exactly the messages
+  // before it (none: the first line without a value is line 7, although
+  // the parser has read past it).
+  lines.clear();
+  options.duplicates = DuplicatePolicy::kFail;
+  auto failed = internal::TexthashMapFromText(text, "t", options);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_THAT(std::string(failed.status().message()), ::testing::HasSubstr("line 5:"));
+  EXPECT_TRUE(lines.empty());
+}
+
+TEST(TexthashFastPath, ManyEntriesOnFewLines) {
+  // Continuation lines: fewer entries than lines is the usual case; this is
+  // the other way round only through a table built from many sources, but
+  // the index must grow whatever the estimate.
+  std::string text;
+  for (int i = 0; i < 20000; ++i) text += "k" + std::to_string(i) + " v" + std::to_string(i) + "\n";
+  auto map = internal::TexthashMapFromText(text, "t", OpenOptions{});
+  ASSERT_TRUE(map.ok());
+  for (int i = 0; i < 20000; i += 997) {
+    EXPECT_EQ(Answer((*map)->Lookup("K" + std::to_string(i))), "=v" + std::to_string(i));
+  }
+  EXPECT_EQ(Answer((*map)->Lookup("k20000")), "MISS");
+}
+
+// The reader's fast path against its scanning path, on our writer's files.
+TEST(HashReaderFastPath, FindsWhatTheScanFinds) {
+  std::mt19937 rng(7);
+  for (uint32_t page_size : {512u, 1024u, 4096u, 65536u}) {
+    for (bool nul : {true, false}) {
+      std::vector<std::pair<std::string, std::string>> pairs;
+      std::map<std::string, std::string> seen;
+      for (int i = 0; i < 3000; ++i) {
+        std::string key = "k" + std::to_string(rng() % 5000);
+        if (i % 7 == 0) key = key.substr(0, 2);                 // prefixes of others
+        if (i % 97 == 0) key += std::string(page_size / 3, 'x');  // big keys
+        std::string value = "v" + std::to_string(i);
+        if (i % 89 == 0) value += std::string(page_size / 2, 'y');  // big values
+        if (nul) {
+          key.push_back('\0');
+          value.push_back('\0');
+        }
+        if (seen.emplace(key, value).second) pairs.emplace_back(key, value);
+      }
+      std::vector<BdbRecord> records;
+      for (const auto& [k, v] : pairs) records.push_back({k, v});
+      internal::BdbHashWriterOptions wo;
+      wo.page_size = page_size;
+      absl::StatusOr<std::string> file = internal::WriteBdbHashToString(records, wo);
+      ASSERT_TRUE(file.ok()) << file.status();
+      auto reader = BdbHashReader::Open(std::span<const uint8_t>(
+          reinterpret_cast<const uint8_t*>(file->data()), file->size()));
+      ASSERT_TRUE(reader.ok());
+      // Twice: the first visit of each page decides how it is searched.
+      for (int round = 0; round < 2; ++round) {
+        for (const auto& [k, v] : pairs) {
+          absl::StatusOr<std::optional<std::string>> found = reader->Find(k);
+          ASSERT_TRUE(found.ok() && found->has_value()) << page_size << " " << k;
+          EXPECT_EQ(**found, v);
+        }
+        for (int i = 0; i < 500; ++i) {
+          std::string absent = "absent" + std::to_string(i) + (nul ? std::string(1, '\0') : "");
+          absl::StatusOr<std::optional<std::string>> found = reader->Find(absent);
+          ASSERT_TRUE(found.ok());
+          EXPECT_FALSE(found->has_value());
+        }
+      }
+    }
+  }
+}
+
+TEST(RecordSet, KeepsUniqueKeysThroughChanges) {
+  internal::RecordSet records;
+  std::map<std::string, std::string> model;
+  std::vector<std::string> order;
+  std::mt19937 rng(11);
+  for (int i = 0; i < 60000; ++i) {
+    const std::string key = "key" + std::to_string(rng() % 15000);
+    const std::string value = "value" + std::to_string(i);
+    const int op = static_cast<int>(rng() % 10);
+    if (op < 7) {
+      auto [index, inserted] = records.Insert(key, value, true);
+      EXPECT_EQ(inserted, model.count(key) == 0);
+      if (inserted) {
+        model[key] = value;
+        order.push_back(key);
+      } else if (op == 6) {
+        records.ReplaceValue(index, value, true);
+        model[key] = value;
+      }
+    } else {
+      const bool erased = records.Erase(key + std::string(1, '\0'));
+      EXPECT_EQ(erased, model.erase(key) == 1);
+      if (erased) order.erase(std::find(order.begin(), order.end(), key));
+    }
+  }
+  std::vector<BdbRecord> live;
+  std::vector<uint32_t> hashes;
+  records.Live(&live, &hashes);
+  ASSERT_EQ(live.size(), order.size());
+  for (size_t i = 0; i < live.size(); ++i) {
+    EXPECT_EQ(live[i].key, order[i] + std::string(1, '\0'));
+    EXPECT_EQ(live[i].value, model[order[i]] + std::string(1, '\0'));
+    EXPECT_EQ(hashes[i], internal::bdb::Hash(std::span<const uint8_t>(
+                             reinterpret_cast<const uint8_t*>(live[i].key.data()),
+                             live[i].key.size())));
+  }
+}
+
+TEST(BigBuffer, GrowsKeepsAndZeroes) {
+  for (bool huge : {false, true}) {
+    internal::BigArray<uint64_t> a(huge);
+    for (uint64_t i = 0; i < 1000000; ++i) a.push_back(i * 3);
+    for (uint64_t i = 0; i < 1000000; i += 999) ASSERT_EQ(a[i], i * 3);
+    a.assign_zero(300000);
+    ASSERT_EQ(a.size(), 300000u);
+    for (uint64_t i = 0; i < 300000; i += 77) ASSERT_EQ(a[i], 0u);
+    internal::BigArray<uint64_t> b(huge);
+    b.swap(a);
+    EXPECT_EQ(a.size(), 0u);
+    EXPECT_EQ(b.size(), 300000u);
+  }
+}
+
+}  // namespace
+}  // namespace libmaps
