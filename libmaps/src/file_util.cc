@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace libmaps::internal {
 namespace {
@@ -102,7 +103,8 @@ absl::StatusOr<std::string> CreateTempFileNear(const std::string& target,
 }
 
 absl::Status MatchTargetModeAndOwner(int fd, const std::string& target,
-                                     mode_t new_mode) {
+                                     mode_t new_mode, mode_t* narrowed) {
+  if (narrowed != nullptr) *narrowed = 0;
   struct stat st;
   if (::stat(target.c_str(), &st) == 0) {
     if ((st.st_uid != ::geteuid() || st.st_gid != ::getegid()) &&
@@ -110,13 +112,24 @@ absl::Status MatchTargetModeAndOwner(int fd, const std::string& target,
       return absl::UnavailableError(
           absl::StrCat("chown ", target, ": ", std::strerror(errno)));
     }
-    new_mode = st.st_mode & 07777;
+    const mode_t kept = st.st_mode & 07777 & ~(0006 & ~new_mode);
+    if (kept != (st.st_mode & 07777) && narrowed != nullptr) *narrowed = st.st_mode & 07777;
+    new_mode = kept;
   }
   if (::fchmod(fd, new_mode) < 0) {
     return absl::UnavailableError(
         absl::StrCat("chmod ", target, ": ", std::strerror(errno)));
   }
   return absl::OkStatus();
+}
+
+std::string NarrowedModeWarning(std::string_view target, mode_t old_mode,
+                                mode_t new_mode) {
+  const mode_t now = old_mode & ~(0006 & ~new_mode);
+  return absl::StrFormat(
+      "%s: was mode %04o, which lets other users read it, unlike its source: "
+      "the new table has mode %04o",
+      target, static_cast<unsigned>(old_mode), static_cast<unsigned>(now));
 }
 
 absl::Status SyncFile(int fd, const std::string& path) {

@@ -53,10 +53,21 @@ class UniqueFd {
 
 // Gives the temporary file `fd` the mode and owner that `target` will have:
 // an existing target's mode and owner (owner only when we are allowed to set
-// it), else `new_mode`.
+// it), else `new_mode`. One exception to postmap, which keeps an existing
+// table's mode: read or write permission for other users (the 0006 bits)
+// that `new_mode` does not grant is dropped, so a table once built from a
+// world-readable source does not keep its passwords readable by every user
+// after its source was made private. `*narrowed` (if not null) is set to
+// the old mode when that happens, else to 0.
 [[nodiscard]] absl::Status MatchTargetModeAndOwner(int fd,
                                                    const std::string& target,
-                                                   mode_t new_mode);
+                                                   mode_t new_mode,
+                                                   mode_t* narrowed = nullptr);
+
+// The warning for a table whose mode MatchTargetModeAndOwner narrowed from
+// `old_mode` (the target's name, no contents).
+[[nodiscard]] std::string NarrowedModeWarning(std::string_view target, mode_t old_mode,
+                                              mode_t new_mode);
 
 // fsync(2) of `path`'s file and of its directory.
 [[nodiscard]] absl::Status SyncFile(int fd, const std::string& path);

@@ -8,6 +8,7 @@
    alternating two versions; every lookup must succeed with one of the two
    values.
 3. File modes: a 0600 source gives a 0600 map; an existing map keeps its mode
+   (less what lets other users read a table whose source they cannot read)
    (and, as root, its owner); -p gives 0644; as root, a map is owned by the
    source's owner unless -o.
 
@@ -171,6 +172,22 @@ def mode_test(cmap, typ, work):
         fail(f"existing 0600 map became {mode('m666' + ext(typ)):o}")
     if os.stat(os.path.join(work, "m666" + ext(typ))).st_ino == ino:
         fail("rebuild did not replace the file (expected a new inode)")
+    # Except that read and write for other users go when the source does
+    # not grant them: a table built from a 0644 source keeps 0644 in postmap
+    # after the source is made 0600 (postmap rewrites it in place), cmap
+    # takes the passwords away from other users and says so. The group's
+    # bits stay (a proxymap setup may need them).
+    os.chmod(os.path.join(work, "m666"), 0o600)
+    os.chmod(os.path.join(work, "m666" + ext(typ)), 0o666)
+    p = build("m666")
+    if mode("m666" + ext(typ)) != 0o660:
+        fail(f"existing 0666 map from a 0600 source became {mode('m666' + ext(typ)):o}, "
+             "want 660")
+    if b"was mode 0666, which lets other users read it" not in p.stderr:
+        fail(f"no warning for the narrowed mode: {p.stderr!r}")
+    p = build("m666")
+    if p.stderr:
+        fail(f"a second rebuild warned again: {p.stderr!r}")
     if os.getuid() == 0:
         nobody = pwd.getpwnam("nobody")
         os.chmod(work, 0o777)

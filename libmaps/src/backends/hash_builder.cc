@@ -200,10 +200,14 @@ absl::Status WriteAndReplace(RecordSet& records, const std::string& target,
                        wo.page_size, " bytes (", stats->chained_pages, " chained, ",
                        stats->overflow_pages, " overflow)"));
     }
+    mode_t narrowed = 0;
     if (absl::Status m = MatchTargetModeAndOwner(tmp_fd.get(), target,
-                                                 options.new_file_mode);
+                                                 options.new_file_mode, &narrowed);
         !m.ok()) {
       return m;
+    }
+    if (narrowed != 0) {
+      Warn(options, NarrowedModeWarning(display, narrowed, options.new_file_mode));
     }
     if (absl::Status f = SyncFile(tmp_fd.get(), *tmp); !f.ok()) return f;
     if (!held_lock->valid()) {

@@ -600,7 +600,13 @@ class LmdbBuilder final : public MapBuilder {
     absl::StatusOr<std::string> tmp = CreateTempFileNear(target, &tmp_fd);
     if (!tmp.ok()) return tmp.status();
     absl::Status s = WriteAll(*tmp, order);
-    if (s.ok()) s = MatchTargetModeAndOwner(tmp_fd.get(), target, options_.new_file_mode);
+    mode_t narrowed = 0;
+    if (s.ok()) {
+      s = MatchTargetModeAndOwner(tmp_fd.get(), target, options_.new_file_mode, &narrowed);
+    }
+    if (s.ok() && narrowed != 0) {
+      Warn(options_, NarrowedModeWarning(target, narrowed, options_.new_file_mode));
+    }
     if (s.ok()) s = SyncFile(tmp_fd.get(), *tmp);
     if (s.ok()) {
       // The exclusive moment Postfix's own bulk writer has: no reader is
