@@ -96,6 +96,15 @@ std::string Expand(const PostfixConfig& config, std::string_view value) {
 
 }  // namespace
 
+std::string GetParameter(const PostfixConfig& config, std::string_view name,
+                         std::string_view fallback) {
+  auto it = config.parameters.find(name);
+  ExpandState state;
+  if (it == config.parameters.end()) return Expand(config, fallback, state);
+  state.stack.push_back(it->first);
+  return Expand(config, it->second, state);
+}
+
 std::string DefaultConfigDir() {
   const char* env = std::getenv("MAIL_CONFIG");
   if (env != nullptr && *env != '\0') return env;

@@ -24,6 +24,7 @@
 #include "libmaps/map_builder.h"
 #include "libmaps/postfix_config.h"
 #include "libmaps/text.h"
+#include "check_sasl.h"
 #include "message_keys.h"
 
 namespace cmap {
@@ -753,6 +754,11 @@ int Command::Delete() {
 
 int RunCmap(const std::vector<std::string>& args, std::istream& in,
             std::ostream& out, std::ostream& err) {
+  // cmap's own commands, spelled as long options: postmap has none, so
+  // they cannot clash with a postmap command line.
+  if (args.size() >= 2 && args[1] == "--check-sasl") {
+    return RunCheckSasl(std::vector<std::string>(args.begin() + 2, args.end()), out, err);
+  }
   Command command(in, out, err);
   return command.Run(args);
 }

@@ -39,6 +39,14 @@ struct PostfixConfig {
 [[nodiscard]] LIBMAPS_EXPORT absl::StatusOr<PostfixConfig> LoadPostfixConfig(
     std::string_view config_dir);
 
+// The value of main.cf parameter `name` with its $name, ${name} and $(name)
+// references expanded from main.cf, or `fallback` (expanded the same way)
+// when main.cf does not set it. Postfix's built-in defaults are not known
+// here: a caller passes the default it means.
+[[nodiscard]] LIBMAPS_EXPORT std::string GetParameter(const PostfixConfig& config,
+                                                      std::string_view name,
+                                                      std::string_view fallback = {});
+
 // Parses main.cf text (exposed for tests and fuzzing).
 [[nodiscard]] LIBMAPS_EXPORT absl::StatusOr<PostfixConfig> ParsePostfixConfig(
     std::string_view text);
