@@ -176,6 +176,17 @@ class LIBMAPS_EXPORT Map {
   const std::string& name() const { return name_; }
 
  protected:
+  // Lookup() in terms of LookupInto(), for a backend whose LookupInto() is
+  // the real implementation (each must override one of the two).
+  [[nodiscard]] absl::StatusOr<std::optional<std::string>> LookupByLookupInto(
+      std::string_view key) const {
+    std::string value;
+    absl::StatusOr<bool> found = LookupInto(key, &value);
+    if (!found.ok()) return found.status();
+    if (!*found) return std::nullopt;
+    return std::optional<std::string>(std::move(value));
+  }
+
   Map(std::string type, std::string name)
       : type_(std::move(type)), name_(std::move(name)) {}
 

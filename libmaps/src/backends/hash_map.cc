@@ -232,11 +232,7 @@ class HashMap final : public Map {
 
   absl::StatusOr<std::optional<std::string>> Lookup(
       std::string_view key) const override {
-    std::string value;
-    absl::StatusOr<bool> found = LookupInto(key, &value);
-    if (!found.ok()) return found.status();
-    if (!*found) return std::nullopt;
-    return std::optional<std::string>(std::move(value));
+    return LookupByLookupInto(key);
   }
 
   absl::StatusOr<bool> LookupInto(std::string_view key,

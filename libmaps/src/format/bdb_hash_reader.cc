@@ -656,36 +656,33 @@ BdbHashReader::FastResult BdbHashReader::FastFind(std::span<const uint8_t> key,
       }
       SetPageState(static_cast<uint32_t>(pgno), state);
     }
+    // `key` against pair j's key (CompareKeys), or false for an item the
+    // fast path does not read (a big key, damage).
+    auto compare_at = [&](uint32_t j, int* order) {
+      const std::span<const uint8_t> item = key_item(j);
+      if (item.empty() || item[0] != b::kItemKeyData) return false;
+      *order = CompareKeys(key, item.subspan(1));
+      return true;
+    };
+    int order = 0;
     if (state != kPageSorted) {
       for (uint32_t j = 0; j < pairs; ++j) {
-        const std::span<const uint8_t> item = key_item(j);
-        if (item.empty() || item[0] != b::kItemKeyData) return FastResult::kSlow;
-        if (item.size() - 1 == key.size() && CompareKeys(key, item.subspan(1)) == 0) {
-          return hit(j);
-        }
+        if (!compare_at(j, &order)) return FastResult::kSlow;
+        if (order == 0) return hit(j);
       }
-      if (next == 0) return FastResult::kMiss;
-      prev = pgno;
-      pgno = next;
-      continue;
-    }
-    // Binary search for the last key not above `key`.
-    uint32_t lo = 0, hi = pairs;
-    while (hi - lo > 1) {
-      const uint32_t mid = lo + (hi - lo) / 2;
-      const std::span<const uint8_t> item = key_item(mid);
-      if (item.empty() || item[0] != b::kItemKeyData) return FastResult::kSlow;
-      // Without a branch on the outcome, which is a coin toss.
-      const bool below = CompareKeys(key, item.subspan(1)) < 0;
-      hi = below ? mid : hi;
-      lo = below ? lo : mid;
-    }
-    if (pairs > 0) {
-      const std::span<const uint8_t> item = key_item(lo);
-      if (item.empty() || item[0] != b::kItemKeyData) return FastResult::kSlow;
-      if (item.size() - 1 == key.size() && CompareKeys(key, item.subspan(1)) == 0) {
-        return hit(lo);
+    } else if (pairs > 0) {
+      // Binary search for the last key not above `key`.
+      uint32_t lo = 0, hi = pairs;
+      while (hi - lo > 1) {
+        const uint32_t mid = lo + (hi - lo) / 2;
+        if (!compare_at(mid, &order)) return FastResult::kSlow;
+        // Without a branch on the outcome, which is a coin toss.
+        const bool below = order < 0;
+        hi = below ? mid : hi;
+        lo = below ? lo : mid;
       }
+      if (!compare_at(lo, &order)) return FastResult::kSlow;
+      if (order == 0) return hit(lo);
     }
     if (next == 0) return FastResult::kMiss;
     prev = pgno;
