@@ -1,8 +1,13 @@
 #include "file_util.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <ctime>
+#include <string_view>
 
 #include <cerrno>
 #include <cstdlib>
@@ -80,11 +85,50 @@ std::string DirName(const std::string& path) {
   return path.substr(0, slash);
 }
 
+namespace {
+
+// A temporary file this old, unlocked, is a killed build's: a live build
+// takes its lock right after creating the file, and the age keeps a sweep
+// from taking a file in that instant for dead.
+constexpr time_t kStaleTempSeconds = 5;
+
+// Removes what killed builds of a table left in `dir`: files named
+// `prefix` + six characters that are regular, ours, old enough and not
+// locked. Best effort: anything unexpected leaves the file alone.
+void RemoveStaleTempFiles(const std::string& dir, const std::string& prefix) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return;
+  const int dfd = ::dirfd(d);
+  const time_t now = ::time(nullptr);
+  while (const struct dirent* e = ::readdir(d)) {
+    const std::string_view name = e->d_name;
+    if (name.size() != prefix.size() + 6 || name.substr(0, prefix.size()) != prefix) {
+      continue;
+    }
+    UniqueFd fd(::openat(dfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    if (!fd.valid()) continue;
+    struct stat st, again;
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid() ||
+        st.st_mtime + kStaleTempSeconds > now || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+      continue;
+    }
+    // Still the file we hold (not one made under the same name since)?
+    if (::fstatat(dfd, e->d_name, &again, AT_SYMLINK_NOFOLLOW) == 0 &&
+        again.st_ino == st.st_ino && again.st_dev == st.st_dev) {
+      ::unlinkat(dfd, e->d_name, 0);
+    }
+  }
+  ::closedir(d);
+}
+
+}  // namespace
+
 absl::StatusOr<std::string> CreateTempFileNear(const std::string& target,
                                                UniqueFd* fd) {
   std::string dir = DirName(target);
   size_t slash = target.rfind('/');
   std::string base = slash == std::string::npos ? target : target.substr(slash + 1);
+  RemoveStaleTempFiles(dir, "." + base + ".cmap-");
   std::string tmpl = (dir == "." && slash == std::string::npos ? std::string()
                                                                : dir + "/") +
                      "." + base + ".cmap-XXXXXX";
@@ -99,6 +143,10 @@ absl::StatusOr<std::string> CreateTempFileNear(const std::string& target,
     return absl::UnavailableError(message);
   }
   *fd = UniqueFd(tfd);
+  // The mark of a live build (see RemoveStaleTempFiles). On a file system
+  // without flock this fails, and so does every sweep's flock there: such
+  // files are never swept, live or not.
+  (void)::flock(tfd, LOCK_EX | LOCK_NB);
   return tmpl;
 }
 
@@ -163,11 +211,13 @@ std::string ResolveTarget(const std::string& path) {
   return path;
 }
 
-absl::Status ReplaceFile(const std::string& tmp, const std::string& target) {
+absl::Status ReplaceFile(const std::string& tmp, const std::string& target,
+                         int tmp_fd) {
   if (::rename(tmp.c_str(), target.c_str()) < 0) {
     return absl::UnavailableError(absl::StrCat("rename ", tmp, " to ", target,
                                                ": ", std::strerror(errno)));
   }
+  if (tmp_fd >= 0) ::flock(tmp_fd, LOCK_UN);
   return SyncDirectoryOf(target);
 }
 

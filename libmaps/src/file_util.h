@@ -46,7 +46,11 @@ class UniqueFd {
 [[nodiscard]] std::string DirName(const std::string& path);
 
 // Creates a new empty file, mode 0600, in the directory of `target`, named
-// after it, and returns its path; *fd receives it open for writing.
+// after it (".BASE.cmap-XXXXXX"), and returns its path; *fd receives it open
+// for writing, with flock(LOCK_EX) held on it until ReplaceFile() or until
+// *fd is closed: the mark of a live build. Temporary files of `target` that
+// no process holds so, left by a build that was killed, are removed first
+// (regular files of this user, untouched for a few seconds).
 // Errors (kPermissionDenied, kUnavailable) read "open database TARGET: ...".
 [[nodiscard]] absl::StatusOr<std::string> CreateTempFileNear(
     const std::string& target, UniqueFd* fd);
@@ -77,9 +81,12 @@ class UniqueFd {
 // is a symbolic link (so the link survives the rebuild).
 [[nodiscard]] std::string ResolveTarget(const std::string& path);
 
-// rename(tmp, target), then fsync of the directory.
+// rename(tmp, target), then fsync of the directory. `tmp_fd`, if given, is
+// the descriptor from CreateTempFileNear(): its lock is released once the
+// file is the table (so Postfix's readers of a .db, which take flock
+// LOCK_SH, do not wait for our descriptor to close).
 [[nodiscard]] absl::Status ReplaceFile(const std::string& tmp,
-                                       const std::string& target);
+                                       const std::string& target, int tmp_fd = -1);
 
 }  // namespace libmaps::internal
 

@@ -17,6 +17,7 @@ directory only. Exit 77 (skip) only when postmap is missing.
 """
 import argparse
 import hashlib
+import fcntl
 import os
 import pwd
 import random
@@ -71,6 +72,7 @@ def kill_test(cmap, typ, work, runs, lines):
         return
     rng = random.Random(20261127)
     killed_mid_build = 0
+    seen = set()
     for i in range(runs):
         src = src_b if i % 2 == 0 else src_a
         shutil.copy(src, os.path.join(work, "big"))
@@ -84,14 +86,59 @@ def kill_test(cmap, typ, work, runs, lines):
         d = digest_of_map(typ, "big", work)
         if d[0] not in (digests["a"], digests["b"]):
             fail(f"kill {i}: postmap read neither the old nor the new map ({d[1]})")
-        # The killed build's temporary file is the only debris allowed.
-        for name in os.listdir(work):
-            if name.startswith(".big.") and ".cmap-" in name:
-                os.unlink(os.path.join(work, name))
+        # The killed build's temporary file is the only debris allowed; it
+        # is aged past the sweep's few seconds, so the next build removes it.
+        for name in debris(work, "big"):
+            seen.add(name)
+            os.utime(os.path.join(work, name), (time.time() - 60, time.time() - 60))
+    subprocess.run([cmap, "-c", "conf", f"{typ}:big"], cwd=work, check=True)
     print(f"kill test: {runs} kills ({killed_mid_build} during a build, "
-          f"build takes {build_time:.2f}s), map whole every time", flush=True)
+          f"build takes {build_time:.2f}s), map whole every time; "
+          f"{len(seen)} temporary files of killed builds, each removed by a later build",
+          flush=True)
     if killed_mid_build < runs // 4:
         fail(f"only {killed_mid_build} of {runs} kills hit a running build")
+    if killed_mid_build > 0 and not seen:
+        fail("no killed build left a temporary file: the sweep was not tested")
+    if debris(work, "big"):
+        fail(f"temporary files of killed builds survived a build: {debris(work, 'big')}")
+
+
+def debris(work, name):
+    return sorted(n for n in os.listdir(work) if n.startswith(f".{name}.") and ".cmap-" in n)
+
+
+def sweep_test(cmap, typ, work):
+    """A temporary file that a live build holds (flock) is never swept, even
+    when old; once unlocked it is, and a young one is not."""
+    name = "swept"
+    with open(os.path.join(work, name), "w") as f:
+        f.write("[relay.example.jp]:587 user:secret\n")
+    tmp = os.path.join(work, f".{name}{ext(typ)}.cmap-AbC123")
+    young = os.path.join(work, f".{name}{ext(typ)}.cmap-YoUng1")
+    other = os.path.join(work, f".{name}{ext(typ)}.cmap-toolong1")
+    for p in (tmp, young, other):
+        with open(p, "w") as f:
+            f.write("partial")
+    old = time.time() - 60
+    os.utime(tmp, (old, old))
+    os.utime(other, (old, old))
+    held = os.open(tmp, os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    subprocess.run([cmap, "-c", "conf", f"{typ}:{name}"], cwd=work, check=True)
+    if not os.path.exists(tmp):
+        fail("a locked (live) temporary file was swept")
+    os.close(held)
+    subprocess.run([cmap, "-c", "conf", f"{typ}:{name}"], cwd=work, check=True)
+    if os.path.exists(tmp):
+        fail("an old unlocked temporary file was not swept")
+    if not os.path.exists(young):
+        fail("a temporary file younger than the sweep's age was swept")
+    if not os.path.exists(other):
+        fail("a file not named like a temporary file was swept")
+    for p in (young, other):
+        os.unlink(p)
+    print("sweep test: done", flush=True)
 
 
 def reader_test(cmap, typ, work, rebuilds, lines):
@@ -233,6 +280,7 @@ def main():
             f.write("compatibility_level = 3.6\n")
         os.chmod(work, 0o700)
         mode_test(cmap, opts.type, work)
+        sweep_test(cmap, opts.type, work)
         kill_test(cmap, opts.type, work, opts.kills, 200000)
         reader_test(cmap, opts.type, work, opts.rebuilds, 20000)
     finally:

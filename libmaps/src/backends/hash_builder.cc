@@ -215,7 +215,7 @@ absl::Status WriteAndReplace(RecordSet& records, const std::string& target,
       if (!lock.ok()) return lock.status();
       *held_lock = *std::move(lock);
     }
-    return ReplaceFile(*tmp, target);
+    return ReplaceFile(*tmp, target, tmp_fd.get());
   }();
   if (!s.ok()) ::unlink(tmp->c_str());
   return s;

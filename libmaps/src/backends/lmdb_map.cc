@@ -609,7 +609,7 @@ class LmdbBuilder final : public MapBuilder {
       // inside a lookup and no writer is inside a change when we replace.
       UniqueFd old(::open(target.c_str(), O_RDWR | O_CLOEXEC));
       if (old.valid()) s = LockWholeFile(old.get(), F_WRLCK);
-      if (s.ok()) s = ReplaceFile(*tmp, target);
+      if (s.ok()) s = ReplaceFile(*tmp, target, tmp_fd.get());
     }
     if (!s.ok()) ::unlink(tmp->c_str());
     return s;
