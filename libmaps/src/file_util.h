@@ -42,6 +42,10 @@ class UniqueFd {
 // locks lmdb files this way (and BDB files with flock). Retries on EINTR.
 [[nodiscard]] absl::Status LockWholeFile(int fd, short type);
 
+// flock(2) (Postfix's lock on .db files), retried when a signal interrupts
+// it. Returns flock's result; errno tells why on -1.
+int FlockRetry(int fd, int op);
+
 // The directory part of `path` ("." when it has none).
 [[nodiscard]] std::string DirName(const std::string& path);
 

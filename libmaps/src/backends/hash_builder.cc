@@ -53,14 +53,6 @@ absl::Status OpenError(const std::string& path, int err) {
   return absl::UnavailableError(message);
 }
 
-int FlockRetry(int fd, int op) {
-  int rc;
-  do {
-    rc = ::flock(fd, op);
-  } while (rc != 0 && errno == EINTR);
-  return rc;
-}
-
 bool IsZeroLengthFile(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0;

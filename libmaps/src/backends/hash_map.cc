@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "file_util.h"
 #include "format/bdb_hash_reader.h"
 #include "libmaps/text.h"
 #include "lookup_key.h"
@@ -39,14 +40,6 @@ constexpr size_t kForEachChunk = size_t{1} << 20;
 constexpr time_t kSourceSettleSeconds = 100;
 
 std::string ErrnoText(int err) { return std::strerror(err); }
-
-int FlockRetry(int fd, int op) {
-  int rc;
-  do {
-    rc = ::flock(fd, op);
-  } while (rc != 0 && errno == EINTR);
-  return rc;
-}
 
 bool SameTime(const timespec& a, const timespec& b) {
   return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
