@@ -3,12 +3,17 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <cstring>
+#include <thread>
 #include <fstream>
 #include <string>
 
 #include "gtest/gtest.h"
+#include "libmaps/libmaps.h"
 #include "libmaps/map.h"
+#include "libmaps/map_builder.h"
 #include "libmaps/source_parser.h"
 #include "libmaps/text.h"
 
@@ -60,6 +65,49 @@ TEST_F(PublicApi, WarningsReachTheSink) {
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0], path + ", line 2: expected format: key whitespace value -- "
                             "ignoring this line");
+}
+
+// LIBMAPS_OPEN_SNAPSHOT (C) is LockPolicy::kSnapshot: a table replaced by
+// rename is seen at the first lookup a second after the last check, not at
+// once as with the default flags. The values are not secrets here.
+TEST_F(PublicApi, CSnapshotFlagDefersSeeingAReplacement) {
+  const std::string name = dir_ + "/relays";
+  auto build = [&](const std::string& value) {
+    auto builder = libmaps::NewMapBuilder("hash:" + name, {});
+    ASSERT_TRUE(builder.ok()) << builder.status();
+    ASSERT_TRUE((*builder)->Add("[relay.example.jp]:587", value).ok());
+    ASSERT_TRUE((*builder)->Commit().ok());
+  };
+  auto lookup = [](libmaps_map* map) {
+    char* value = nullptr;
+    size_t len = 0;
+    const char* key = "[relay.example.jp]:587";
+    std::string out = "(error)";
+    if (libmaps_lookup(map, key, std::strlen(key), &value, &len, nullptr) == LIBMAPS_OK) {
+      out.assign(value, len);
+      libmaps_free(value);
+    }
+    return out;
+  };
+  build("first");
+  libmaps_map* snapshot = nullptr;
+  libmaps_map* per_lookup = nullptr;
+  ASSERT_EQ(libmaps_open(("hash:" + name).c_str(), LIBMAPS_OPEN_SNAPSHOT, &snapshot, nullptr),
+            LIBMAPS_OK);
+  ASSERT_EQ(libmaps_open(("hash:" + name).c_str(), 0, &per_lookup, nullptr), LIBMAPS_OK);
+  EXPECT_EQ(lookup(snapshot), "first");  // the first lookup checks the file
+  EXPECT_EQ(lookup(per_lookup), "first");
+  const auto replaced = std::chrono::steady_clock::now();
+  build("second");
+  EXPECT_EQ(lookup(per_lookup), "second");
+  const std::string seen = lookup(snapshot);
+  if (std::chrono::steady_clock::now() - replaced < std::chrono::milliseconds(900)) {
+    EXPECT_EQ(seen, "first");  // within the second: the snapshot as it was
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_EQ(lookup(snapshot), "second");
+  libmaps_close(snapshot);
+  libmaps_close(per_lookup);
 }
 
 }  // namespace

@@ -49,6 +49,12 @@ typedef enum libmaps_result {
 #define LIBMAPS_OPEN_DUP_WARN 0x04u      /* duplicate: first wins */
 #define LIBMAPS_OPEN_DUP_REPLACE 0x08u   /* duplicate: last wins (-r) */
 #define LIBMAPS_OPEN_VALUES_ARE_FILES 0x10u /* postmap -F */
+/* hash: and lmdb: lookups without a lock or system call each (the default
+ * takes Postfix's shared lock per lookup). Only for tables that are replaced
+ * by rename, never changed in place (cmap builds them so; postmap does
+ * not): see LockPolicy::kSnapshot in libmaps/map.h. Answers may be up to
+ * about a second old. */
+#define LIBMAPS_OPEN_SNAPSHOT 0x20u
 
 typedef struct libmaps_map libmaps_map; /* opaque */
 
