@@ -65,6 +65,9 @@ class Command {
       : in_(in), out_(out), err_(err) {}
 
   int Run(const std::vector<std::string>& args);
+  // cmap --convert: the table of the first operand rewritten as the type
+  // named by the second.
+  void set_convert() { convert_ = true; }
 
  private:
   // Option parsing as getopt(3) with a leading '+': options stop at the
@@ -102,6 +105,7 @@ class Command {
   int Sequence();
   int Build(const libmaps::MapSpec& spec);
   int Delete();
+  int Convert();
   libmaps::BuildOptions MakeBuildOptions(const struct stat* source);
   libmaps::DiagnosticSink Sink();
 
@@ -122,6 +126,7 @@ class Command {
   bool body_ = false, header_ = false, mime_ = false;
   bool force_utf8_checks_ = false;  // -U
   bool keep_root_ = false;        // -o
+  bool convert_ = false;          // --convert
   bool plain_mode_ = false;       // -p
   libmaps::NulPolicy nul_ = libmaps::NulPolicy::kProbe;  // -N / -n
   int verbose_ = 0;
@@ -408,6 +413,7 @@ int Command::Run(const std::vector<std::string>& args) {
   }
   if (mime_ && !body_ && !header_) Warn("ignoring -m option without -b or -h");
 
+  if (convert_) return Convert();
   if (sequence_) {
     if (operands_.empty()) return 1;
     return Sequence();
@@ -752,6 +758,63 @@ int Command::Delete() {
 
 }  // namespace
 
+// cmap --convert [-c config_dir] [-o] [-v] TYPE:NAME NEW_TYPE
+//
+// Rewrites a table as another type from the table itself, not from its
+// source (which may be lost: a .db left from before an upgrade that drops
+// Berkeley DB). Every record is copied exactly as stored: keys are not
+// folded again (a table built with -f keeps its case) and bytes are not
+// checked as UTF-8 (a table built with -u keeps its bytes); each key and
+// value gets Postfix's trailing NUL, which every Postfix reader accepts.
+// The new table is built atomically, with the old table's owner (run as
+// root: as -o is not given, it is created as that owner) and read
+// permissions, so a 0600 password table stays 0600.
+int Command::Convert() {
+  if (operands_.size() != 2) {
+    return Fatal("usage: cmap --convert [-c config_dir] [-o] [-v] type:name new_type");
+  }
+  int status = 0;
+  libmaps::Map* from = MapAt(0, &status);
+  if (from == nullptr) return status;
+  const std::string& to_type = operands_[1];
+  if (to_type != "hash" && to_type != "lmdb") {
+    return Fatal("cannot convert to \"" + to_type + "\": cmap converts to hash or lmdb");
+  }
+  if (to_type == from->type()) {
+    return Fatal("table " + from->type() + ":" + from->name() + " is already of type " +
+                 to_type);
+  }
+  const std::string from_file =
+      from->name() + (from->type() == "hash" ? ".db" : from->type() == "lmdb" ? ".lmdb" : "");
+  struct stat st;
+  if (::stat(from_file.c_str(), &st) != 0) {
+    return Fatal("stat " + from_file + ": " + std::strerror(errno));
+  }
+  libmaps::BuildOptions options = MakeBuildOptions(&st);
+  options.fold_case = false;  // keys as stored
+  options.utf8 = false;       // bytes as stored
+  options.duplicates = libmaps::DuplicatePolicy::kWarn;
+  options.nul = libmaps::NulPolicy::kProbe;
+  EffectiveIds ids(&st, keep_root_);
+  const std::string to_spec = to_type + ":" + from->name();
+  auto builder = libmaps::NewMapBuilder(to_spec, options);
+  if (!builder.ok()) return Fatal(std::string(builder.status().message()));
+  size_t records = 0;
+  absl::Status add_status;
+  absl::Status s = from->ForEach([&](std::string_view key, std::string_view value) {
+    add_status = (*builder)->Add(key, value);
+    ++records;
+    return add_status.ok();
+  });
+  if (s.ok()) s = add_status;
+  if (s.ok()) s = (*builder)->Commit();
+  if (!s.ok()) return Fatal(std::string(s.message()));
+  out_ << kProgram << ": converted " << from->type() << ":" << Printable(from->name()) << " ("
+       << records << (records == 1 ? " record" : " records") << ") to " << Printable(to_spec)
+       << "; main.cf must now name it " << Printable(to_spec) << "\n";
+  return 0;
+}
+
 int RunCmap(const std::vector<std::string>& args, std::istream& in,
             std::ostream& out, std::ostream& err) {
   // cmap's own commands, spelled as long options: postmap has none, so
@@ -760,6 +823,12 @@ int RunCmap(const std::vector<std::string>& args, std::istream& in,
     return RunCheckSasl(std::vector<std::string>(args.begin() + 2, args.end()), out, err);
   }
   Command command(in, out, err);
+  if (args.size() >= 2 && args[1] == "--convert") {
+    std::vector<std::string> rest(args);
+    rest.erase(rest.begin() + 1);
+    command.set_convert();
+    return command.Run(rest);
+  }
   return command.Run(args);
 }
 
