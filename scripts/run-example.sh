@@ -26,6 +26,7 @@ run ls -l smtp_pass smtp_pass.db
 run "$cmap" -c postfix -q '[relay.example.jp]:587' smtp_pass
 run "$cmap" -c postfix -q '[RELAY.example.JP]:587' hash:smtp_pass
 run "$cmap" -c postfix -q 'relay.example.jp:587' hash:smtp_pass
+run "$cmap" --check-sasl -c postfix        # what the SMTP client would use for relayhost
 run "$cmap" -c postfix lmdb:access
 run "$cmap" -c postfix -s lmdb:access
 printf 'spammer@example.net\nfriend@example.org\nexample.com\n' > keys
