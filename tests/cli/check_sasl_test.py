@@ -208,6 +208,19 @@ def main():
         rc, out, err = env.check_sasl()
         check("no relayhost: exit 1", rc == 1 and "relayhost is empty" in out, f"exit {rc}\n{out}")
 
+        # 6b. A table named through $config_directory (Postfix's built-in
+        # value: the configuration directory).
+        shutil.copy(smtp_pass, os.path.join(env.conf, "sasl_passwd"))
+        os.chmod(os.path.join(env.conf, "sasl_passwd"), 0o600)
+        env.postmap_build(f"hash:{env.conf}/sasl_passwd")
+        env.main_cf(relayhost="[relay.example.jp]:587", smtp_sasl_auth_enable="yes",
+                    smtp_sasl_password_maps="hash:$config_directory/sasl_passwd",
+                    smtp_tls_security_level="encrypt")
+        rc, out, err = env.check_sasl()
+        check("config_directory: exit 0", rc == 0, f"exit {rc}\n{out}")
+        check("config_directory: used",
+              [u[0] for u in used(out)] == [f"hash:{env.conf}/sasl_passwd"], out)
+
         # 7. Authentication off, a missing table, usage errors.
         env.main_cf(relayhost="[relay.example.jp]:587",
                     smtp_sasl_password_maps=f"hash:{env.path('missing')}")

@@ -92,6 +92,9 @@ class Checker {
       return 1;
     }
     config_ = *std::move(config);
+    // Postfix's built-in value, which main.cf files use in table names
+    // ("hash:$config_directory/sasl_passwd").
+    config_.parameters.try_emplace("config_directory", dir);
     out_ << "main.cf: " << dir << "/main.cf\n";
 
     CheckMainCf();
