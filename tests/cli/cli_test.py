@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 PASSWORD = "Pw-7c1e9-SECRET"  # distinctive, so any leak is found
 
@@ -112,12 +113,59 @@ def main():
         # No temporary files are left behind.
         debris = [n for n in os.listdir(work) if ".cmap-" in n]
         check("no temporary files left", not debris, " ".join(debris))
+        shrinking_source(cmap, work)
     finally:
         shutil.rmtree(work)
     for f in failures:
         print("FAIL", f)
     print(f"cli: {len(failures)} failed")
     return 1 if failures else 0
+
+
+def shrinking_source(cmap, work):
+    """A source truncated while cmap parses it (cmap maps the file): the
+    build either finished first (the whole new table) or fails with "the
+    file shrank" and leaves the old table; never a crash, never a partial
+    table."""
+    big = os.path.join(work, "big")
+    lines = 400000
+    with open(big, "w") as f:
+        for i in range(lines):
+            f.write(f"[smtp-{i:07d}.example.net]:587 user-{i}:{PASSWORD}-{i}\n")
+    rc, _, _ = run(cmap, ["hash:big"], work)
+    check("shrink: first build", rc == 0, f"rc={rc}")
+    full = open(big, "rb").read()
+    # A build that opened the file after the cut builds the shorter file
+    # (its last line cut short is an entry too): also a whole table.
+    cut = len(full) // 3
+    short = len(full[:cut].split(b"\n"))
+    outcomes = {"finished": 0, "shrank": 0}
+    for i in range(12):
+        with open(big, "wb") as f:
+            f.write(full)
+        p = subprocess.Popen([cmap, "-c", "conf", "hash:big"], cwd=work,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(0.002 * i)
+        os.truncate(big, cut)
+        out, err = p.communicate(timeout=120)
+        check(f"shrink {i}: not killed by a signal", p.returncode in (0, 1),
+              f"exit {p.returncode}")
+        check(f"shrink {i}: no password in messages", PASSWORD.encode() not in err, "")
+        if p.returncode == 1:
+            check(f"shrink {i}: message", b"the file shrank while it was read" in err,
+                  err.decode(errors="replace"))
+            outcomes["shrank"] += 1
+        else:
+            outcomes["finished"] += 1
+        # Whatever happened, the table is whole: the whole file's records
+        # or the shorter file's, never part of a parse.
+        rc, out, _ = run(cmap, ["-s", "hash:big"], work)
+        count = out.count(b"\n")
+        check(f"shrink {i}: table whole", rc == 0 and count in (lines, short),
+              f"rc={rc}, {count} records (whole: {lines}, cut: {short})")
+    check("shrink: the cut hit a running parse at least once", outcomes["shrank"] > 0,
+          str(outcomes))
+    print(f"shrinking source: {outcomes}", flush=True)
 
 
 if __name__ == "__main__":
