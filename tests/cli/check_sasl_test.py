@@ -221,6 +221,17 @@ def main():
         check("config_directory: used",
               [u[0] for u in used(out)] == [f"hash:{env.conf}/sasl_passwd"], out)
 
+        # 6c. A table of a type cmap cannot read: a missing credential may
+        # be there, so it is a note, not a warning.
+        env.main_cf(relayhost="[elsewhere.example]:587", smtp_sasl_auth_enable="yes",
+                    smtp_sasl_password_maps=f"hash:{env.conf}/sasl_passwd, "
+                                            "mysql:/etc/postfix/mysql-sasl.cf",
+                    smtp_tls_security_level="encrypt")
+        rc, out, err = env.check_sasl()
+        check("unchecked type: exit 0", rc == 0, f"exit {rc}\n{out}")
+        check("unchecked type: note", "not checked: mysql:/etc/postfix/mysql-sasl.cf" in out,
+              out)
+
         # 7. Authentication off, a missing table, usage errors.
         env.main_cf(relayhost="[relay.example.jp]:587",
                     smtp_sasl_password_maps=f"hash:{env.path('missing')}")
