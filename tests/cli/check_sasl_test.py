@@ -208,6 +208,25 @@ def main():
         rc, out, err = env.check_sasl()
         check("no relayhost: exit 1", rc == 1 and "relayhost is empty" in out, f"exit {rc}\n{out}")
 
+        # 6a. A table built with -f keeps capitals that Postfix's folded
+        # lookups never find (postmap -q, which folds too, agrees).
+        env.main_cf(relayhost="[relay.example.jp]:587", smtp_sasl_auth_enable="yes",
+                    smtp_sasl_password_maps=f"hash:{smtp_pass}",
+                    smtp_tls_security_level="encrypt")
+        env.source("smtp_pass", f"[Relay.Example.JP]:587 user:{SECRETS[0]}\n")
+        subprocess.run([postmap, "-c", env.conf, "-f", f"hash:{smtp_pass}"], check=True,
+                       capture_output=True, timeout=60)
+        rc, out, err = env.check_sasl()
+        check("-f table: exit 1", rc == 1, f"exit {rc}\n{out}")
+        check("-f table: warning", "key [Relay.Example.JP]:587 has capitals" in out, out)
+        check("-f table: no credential", "no credential" in out, out)
+        check("-f table: postmap agrees",
+              env.postmap_query("[relay.example.jp]:587", f"hash:{smtp_pass}") is None,
+              "postmap finds the key")
+        env.source("smtp_pass", f"[relay.example.jp]:587 user:{SECRETS[0]}\n"
+                                f"mx.example.net other:{SECRETS[1]}\n")
+        env.postmap_build(f"hash:{smtp_pass}")
+
         # 6b. A table named through $config_directory (Postfix's built-in
         # value: the configuration directory).
         shutil.copy(smtp_pass, os.path.join(env.conf, "sasl_passwd"))

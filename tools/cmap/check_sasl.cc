@@ -279,6 +279,14 @@ class Checker {
       const std::string_view key = UpToNul(raw_key);
       const std::string_view value = UpToNul(raw_value);
       Table::Entry entry{std::string(key), {}};
+      // Postfix folds every key it looks up in these tables; a stored key
+      // that folding would change (a table built with -f) never matches.
+      std::optional<std::string> folded = libmaps::FoldKey(key, config_.smtputf8_enable);
+      if (folded && *folded != key) {
+        Problem("table " + label + ": key " + std::string(key) +
+                " has capitals, so the table was built with -f; Postfix looks keys up "
+                "in lower case and never finds it: rebuild without -f");
+      }
       absl::StatusOr<libmaps::CredentialKey> parsed = libmaps::ParseCredentialKey(key);
       if (!parsed.ok()) {
         Problem("table " + label + ": " + std::string(parsed.status().message()));
