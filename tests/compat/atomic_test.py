@@ -98,10 +98,32 @@ def kill_test(cmap, typ, work, runs, lines):
           flush=True)
     if killed_mid_build < runs // 4:
         fail(f"only {killed_mid_build} of {runs} kills hit a running build")
-    if killed_mid_build > 0 and not seen:
-        fail("no killed build left a temporary file: the sweep was not tested")
     if debris(work, "big"):
         fail(f"temporary files of killed builds survived a build: {debris(work, 'big')}")
+    # Random kills may all land before a build creates its temporary file;
+    # so kill one build for certain while its temporary file exists, and
+    # check that the next build removes what it left.
+    caught = None
+    for attempt in range(10):
+        proc = subprocess.Popen([cmap, "-c", "conf", f"{typ}:big"], cwd=work,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while proc.poll() is None and not debris(work, "big"):
+            time.sleep(0.001)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        caught = debris(work, "big")
+        if caught:
+            break
+    if not caught:
+        fail("10 builds finished before their temporary file was seen")
+    else:
+        for name in caught:
+            os.utime(os.path.join(work, name), (time.time() - 60, time.time() - 60))
+        subprocess.run([cmap, "-c", "conf", f"{typ}:big"], cwd=work, check=True)
+        if debris(work, "big"):
+            fail(f"a killed build's temporary file survived the next build: {caught}")
+        print(f"kill test: a build killed with its temporary file in place "
+              f"(attempt {attempt + 1}); the next build removed the file", flush=True)
 
 
 def debris(work, name):
