@@ -122,6 +122,21 @@ def main():
     return 1 if failures else 0
 
 
+def has_open(pid, path):
+    """Whether process `pid` has `path` open (or mapped)."""
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == path:
+                    return True
+            except OSError:
+                pass
+        with open(f"/proc/{pid}/maps") as f:
+            return any(line.rstrip().endswith(" " + path) for line in f)
+    except OSError:
+        return False
+
+
 def shrinking_source(cmap, work):
     """A source truncated while cmap parses it (cmap maps the file): the
     build either finished first (the whole new table) or fails with "the
@@ -145,6 +160,12 @@ def shrinking_source(cmap, work):
             f.write(full)
         p = subprocess.Popen([cmap, "-c", "conf", "hash:big"], cwd=work,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # Cut after cmap has opened the source (its start-up time varies
+        # with the machine and the sanitizers), at a different moment of
+        # the parse each time.
+        opened = time.monotonic() + 10
+        while p.poll() is None and time.monotonic() < opened and not has_open(p.pid, big):
+            time.sleep(0.0005)
         time.sleep(0.002 * i)
         os.truncate(big, cut)
         out, err = p.communicate(timeout=120)
