@@ -37,19 +37,7 @@ bool ProbeKey::Prepare(std::string_view key, bool fold_case, bool utf8,
       data_ = heap_.data();
     }
     if (fold_case) {
-      // ASCII folding, which is all Postfix does outside UTF-8 mode and
-      // what full folding does to ASCII text; eight bytes at a time.
-      size_t i = 0;
-      for (; i + 8 <= key.size(); i += 8) {
-        uint64_t w;
-        std::memcpy(&w, key.data() + i, 8);
-        w = LowerAscii8(w);
-        std::memcpy(data_ + i, &w, 8);
-      }
-      for (; i < key.size(); ++i) {
-        const char c = key[i];
-        data_[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
-      }
+      FoldAsciiInto(key, data_);
     } else if (!key.empty()) {
       std::memcpy(data_, key.data(), key.size());
     }

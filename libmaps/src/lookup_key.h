@@ -56,6 +56,29 @@ namespace libmaps::internal {
   return w | (upper >> 2);  // 0x20, the case bit, in each upper-case letter
 }
 
+// Writes `in` to `out` (room for in.size() bytes) with ASCII letters
+// lowered, eight bytes at a time: Postfix's folding outside UTF-8 mode, and
+// what full folding does to ASCII text.
+inline void FoldAsciiInto(std::string_view in, char* out) {
+  size_t i = 0;
+  for (; i + 8 <= in.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, in.data() + i, 8);
+    w = LowerAscii8(w);
+    std::memcpy(out + i, &w, 8);
+  }
+  for (; i < in.size(); ++i) {
+    const char c = in[i];
+    out[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
+  }
+}
+
+// `in` with ASCII letters lowered (FoldAsciiInto) into `*out`.
+inline void FoldAscii(std::string_view in, std::string* out) {
+  out->resize(in.size());
+  FoldAsciiInto(in, out->data());
+}
+
 // A query key prepared for probing: folded as PrepareKey() folds it, with
 // room for Postfix's trailing NUL. Keys up to kInline bytes that fold without
 // ICU (ASCII, or fold_case off) are kept in the object itself, so preparing

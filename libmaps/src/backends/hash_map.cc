@@ -450,9 +450,10 @@ class HashMap final : public Map {
       e.valid = false;
       const std::string_view k = keys[j];
       if (!IsAsciiText(k)) return;
-      e.key.assign(k);
       if (fold_case_) {
-        for (char& c : e.key) c = c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
+        FoldAscii(k, &e.key);
+      } else {
+        e.key.assign(k);
       }
       if (style == kTryWithNul) e.key.push_back('\0');
       e.hash = BdbHashReader::KeyHash(e.key);

@@ -118,10 +118,7 @@ class TexthashMap final : public Map {
         std::string_view key = p.entry.key;
         if (options_.fold_case) {
           if (!options_.utf8 || IsAsciiText(key)) {
-            p.folded.assign(key);
-            for (char& c : p.folded) {
-              if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
-            }
+            FoldAscii(key, &p.folded);
           } else {
             std::optional<std::string> f = FoldKey(key, options_.utf8);
             // Unreachable (invalid UTF-8 lines were skipped); kept as is.
@@ -198,18 +195,8 @@ class TexthashMap final : public Map {
     // buffer on the stack eight bytes at a time.
     char buf[kShortKey];
     if (key.size() <= kShortKey && options_.fold_case && IsAsciiText(key)) {
+      FoldAsciiInto(key, buf);
       const size_t n = key.size();
-      size_t i = 0;
-      for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        std::memcpy(&w, key.data() + i, 8);
-        w = LowerAscii8(w);
-        std::memcpy(buf + i, &w, 8);
-      }
-      for (; i < n; ++i) {
-        const char c = key[i];
-        buf[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
-      }
       return Find(std::string_view(buf, n), value);
     }
     ProbeKey probe;
