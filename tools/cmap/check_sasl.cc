@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "libmaps/credential.h"
 #include "libmaps/map.h"
 #include "libmaps/postfix_config.h"
@@ -21,41 +23,22 @@
 namespace cmap {
 namespace {
 
+// Debian's absl::string_view is not std::string_view.
+absl::string_view ToAbsl(std::string_view s) { return {s.data(), s.size()}; }
+
 constexpr std::string_view kUsage =
     "usage: cmap --check-sasl [-c config_dir] [-f sender] [next-hop ...]";
 
 // Postfix's list separators (CHARS_COMMA_SP).
 std::vector<std::string> SplitList(std::string_view s) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && std::string_view(", \t\r\n").find(s[i]) != std::string_view::npos) ++i;
-    size_t j = i;
-    while (j < s.size() && std::string_view(", \t\r\n").find(s[j]) == std::string_view::npos) ++j;
-    if (j > i) out.emplace_back(s.substr(i, j - i));
-    i = j;
-  }
-  return out;
+  return absl::StrSplit(ToAbsl(s), absl::ByAnyChar(", \t\r\n"), absl::SkipEmpty());
 }
 
 bool IsYes(std::string_view v) {
-  std::string lower;
-  for (char c : v) lower.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
-  return lower == "yes" || lower == "true";
+  return absl::EqualsIgnoreCase(ToAbsl(v), "yes") || absl::EqualsIgnoreCase(ToAbsl(v), "true");
 }
 
 std::string_view UpToNul(std::string_view s) { return s.substr(0, s.find('\0')); }
-
-bool SameHost(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
-    if (x != y) return false;
-  }
-  return true;
-}
 
 std::string Octal(mode_t mode) {
   char buf[8];
@@ -404,7 +387,7 @@ class Checker {
     // Keys for the same host in another form: Postfix matches them literally.
     for (const Table& t : tables_) {
       for (const Table::Entry& e : t.entries) {
-        if (!e.host.empty() && SameHost(e.host, hop->host)) {
+        if (!e.host.empty() && absl::EqualsIgnoreCase(ToAbsl(e.host), ToAbsl(hop->host))) {
           Note(t.type + ":" + t.name + " has the key " + e.key +
                " for the same host, but Postfix looks keys up exactly as the next hop "
                "is written (brackets and port included): write it as " + hop->dest_key);
