@@ -30,6 +30,9 @@ failures = []
 
 def check(name, cond, detail=""):
     if not cond:
+        # A failure report must not show a password either.
+        for secret in SECRETS:
+            detail = str(detail).replace(secret, "[password]")
         failures.append(f"{name}: {detail}")
 
 

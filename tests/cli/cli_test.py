@@ -21,7 +21,8 @@ failures = []
 
 def check(name, cond, detail=""):
     if not cond:
-        failures.append(f"{name}: {detail}")
+        # A failure report must not show the password either.
+        failures.append(f"{name}: {str(detail).replace(PASSWORD, '[password]')}")
 
 
 def run(cmap, args, cwd, stdin=b""):
