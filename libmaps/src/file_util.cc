@@ -65,15 +65,18 @@ UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
   return *this;
 }
 
-absl::Status LockWholeFile(int fd, short type) {
+absl::Status LockWholeFile(int fd, short type, std::string_view path) {
   struct flock lock = {};
   lock.l_type = type;
   lock.l_whence = SEEK_SET;
   lock.l_start = 0;
   lock.l_len = 0;
-  while (::fcntl(fd, F_SETLKW, &lock) < 0) {
+  lock.l_pid = 0;  // required by F_OFD_*
+  while (::fcntl(fd, F_OFD_SETLKW, &lock) < 0) {
     if (errno == EINTR) continue;
-    return absl::UnavailableError(absl::StrCat("lock file: ", std::strerror(errno)));
+    const char* what = type == F_UNLCK ? "unlock" : "lock";
+    return absl::UnavailableError(
+        absl::StrCat(what, " database ", std::string(path), ": ", std::strerror(errno)));
   }
   return absl::OkStatus();
 }

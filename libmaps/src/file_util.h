@@ -38,9 +38,17 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-// fcntl(F_SETLKW) of the whole file: F_RDLCK, F_WRLCK or F_UNLCK. Postfix
-// locks lmdb files this way (and BDB files with flock). Retries on EINTR.
-[[nodiscard]] absl::Status LockWholeFile(int fd, short type);
+// A whole-file fcntl lock, waiting for it: F_RDLCK, F_WRLCK or F_UNLCK.
+// Postfix locks lmdb files with fcntl(F_SETLKW) (and BDB files with flock).
+// This takes an open file description lock (F_OFD_SETLKW), which conflicts
+// with Postfix's process-associated fcntl locks exactly as they conflict
+// with each other, but belongs to the descriptor's open file description,
+// not to the process: closing some other descriptor of the same file
+// (liblmdb's own, a check's) does not drop it, as it would drop a classic
+// fcntl lock. Two descriptors opened separately in one process therefore
+// conflict with each other too, as two processes would. Retries on EINTR.
+// Errors name `path`: "lock database PATH: ...".
+[[nodiscard]] absl::Status LockWholeFile(int fd, short type, std::string_view path);
 
 // flock(2) (Postfix's lock on .db files), retried when a signal interrupts
 // it. Returns flock's result; errno tells why on -1.

@@ -18,8 +18,12 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <exception>
+#include <ios>
 #include <iterator>
+#include <new>
 
+#include "absl/strings/str_cat.h"
 #include "libmaps/map.h"
 #include "libmaps/map_builder.h"
 #include "libmaps/postfix_config.h"
@@ -59,6 +63,13 @@ bool ReadKeyLine(std::istream& in, std::string* line) {
   return true;
 }
 
+// What the command is doing, for the fatal line that ends it if it runs out
+// of memory or meets another exception (RunCmap's last resort).
+std::string& Activity() {
+  static std::string activity = "cmap";
+  return activity;
+}
+
 class Command {
  public:
   Command(std::istream& in, std::ostream& out, std::ostream& err)
@@ -90,6 +101,10 @@ class Command {
     if (verbose_ > 0) err_ << kProgram << ": " << message << '\n';
   }
   int Usage() { return Fatal(kUsage); }
+  // A read error on standard input (errno as the stream left it).
+  static std::string StdinError() {
+    return std::string("read stdin: ") + std::strerror(errno != 0 ? errno : EIO);
+  }
 
   // The map for operand `i`, opened on first use (postmap opens lazily, so
   // a later map's warnings only appear when it is consulted).
@@ -337,6 +352,7 @@ int Command::QueryStdin() {
         if (in_.rdbuf()->in_avail() <= 0) break;  // the next read could block
       }
       if (keys.empty()) break;
+      if (in_.bad()) return Fatal(StdinError());
       views.assign(keys.begin(), keys.end());
       answers.clear();
       bool failed = false;
@@ -371,6 +387,7 @@ int Command::QueryStdin() {
       if (!query(key)) return status;
     }
   }
+  if (in_.bad()) return Fatal(StdinError());
   return found_any ? 0 : 1;
 }
 
@@ -413,6 +430,15 @@ int Command::Run(const std::vector<std::string>& args) {
   }
   if (mime_ && !body_ && !header_) Warn("ignoring -m option without -b or -h");
 
+  std::string operands;
+  for (const std::string& operand : operands_) absl::StrAppend(&operands, " ", operand);
+  Activity() = absl::StrCat(convert_      ? "convert"
+                            : sequence_   ? "dump"
+                            : query_      ? "query"
+                            : delete_key_ ? "delete from"
+                            : incremental_ ? "update"
+                                           : "build",
+                            operands);
   if (convert_) return Convert();
   if (sequence_) {
     if (operands_.empty()) return 1;
@@ -667,7 +693,14 @@ int Command::Build(const libmaps::MapSpec& spec) {
   std::string source_path = incremental_ ? "stdin" : spec.name;
   if (incremental_) {
     if (::fstat(0, &st) == 0) source_stat = &st;
-    text.assign(std::istreambuf_iterator<char>(in_), {});
+    // A read error (the stream's buffer throws, or sets badbit) ends the
+    // command before anything is written.
+    try {
+      text.assign(std::istreambuf_iterator<char>(in_), {});
+    } catch (const std::ios_base::failure&) {
+      return Fatal(StdinError());
+    }
+    if (in_.bad()) return Fatal(StdinError());
   } else {
     int fd = ::open(spec.name.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0 || ::fstat(fd, &st) < 0) {
@@ -745,6 +778,8 @@ int Command::Delete() {
     while (ReadKeyLine(in_, &key)) {
       if (int status = delete_key(key); status != 0) return status;
     }
+    // A read error is not the end of the input: commit nothing.
+    if (in_.bad()) return Fatal(StdinError());
   } else if (int status = delete_key(*delete_key_); status != 0) {
     return status;
   }
@@ -815,8 +850,8 @@ int Command::Convert() {
   return 0;
 }
 
-int RunCmap(const std::vector<std::string>& args, std::istream& in,
-            std::ostream& out, std::ostream& err) {
+int RunCmapUnguarded(const std::vector<std::string>& args, std::istream& in,
+                     std::ostream& out, std::ostream& err) {
   // cmap's own commands, spelled as long options: postmap has none, so
   // they cannot clash with a postmap command line.
   if (args.size() >= 2 && args[1] == "--check-sasl") {
@@ -830,6 +865,25 @@ int RunCmap(const std::vector<std::string>& args, std::istream& in,
     return command.Run(rest);
   }
   return command.Run(args);
+}
+
+int RunCmap(const std::vector<std::string>& args, std::istream& in,
+            std::ostream& out, std::ostream& err) {
+  // The last resort: no exception ends cmap in an abort (and a core file
+  // that could hold a source's passwords). Builders write a temporary file
+  // and replace the table only when it is complete, and updaters change it
+  // only at Commit(), so the old table is whole here; a build's temporary
+  // file is removed by the next build.
+  try {
+    return RunCmapUnguarded(args, in, out, err);
+  } catch (const std::bad_alloc&) {
+    err << kProgram << ": fatal: " << libmaps::Printable(Activity(), true)
+        << ": out of memory\n";
+  } catch (const std::exception& e) {
+    err << kProgram << ": fatal: " << libmaps::Printable(Activity(), true) << ": "
+        << libmaps::Printable(e.what(), true) << "\n";
+  }
+  return 1;
 }
 
 }  // namespace cmap

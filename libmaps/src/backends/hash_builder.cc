@@ -151,6 +151,34 @@ class FdSink final : public BdbFileSink {
   const std::string& display_;
 };
 
+// Whether a build may replace `target` (the file behind `display`): it does
+// not exist, is empty (postmap removes such a table), or is a Berkeley DB
+// hash file, in either byte order. Anything else (a symbolic link to the
+// wrong file, a btree .db, another program's file) is refused with the
+// message postmap's readers give, and a line saying why.
+absl::Status CheckReplaceable(const std::string& target, const std::string& display,
+                              const BuildOptions& options) {
+  struct stat st;
+  if (::stat(target.c_str(), &st) != 0) return absl::OkStatus();
+  if (S_ISREG(st.st_mode) && st.st_size == 0) return absl::OkStatus();
+  bool is_hash = false;
+  if (S_ISREG(st.st_mode)) {
+    UniqueFd fd(::open(target.c_str(), O_RDONLY | O_CLOEXEC));
+    uint8_t head[16];
+    if (fd.valid() && ::pread(fd.get(), head, sizeof head, 0) == sizeof head) {
+      is_hash = bdb::LoadLe32(head + bdb::kMetaMagic) == bdb::kHashMagic ||
+                bdb::LoadBe32(head + bdb::kMetaMagic) == bdb::kHashMagic;
+    }
+  }
+  if (is_hash) return absl::OkStatus();
+  if (options.diagnostics) {
+    options.diagnostics(Severity::kError,
+                        absl::StrCat(display, ": not a Berkeley DB hash file; "
+                                              "cmap does not replace it"));
+  }
+  return absl::DataLossError(absl::StrCat("open database ", display, ": ", ErrnoText(EINVAL)));
+}
+
 // Writes `records` as a new file that replaces `target` (the table file,
 // symbolic links resolved), renamed into place under the table's writer
 // lock. `held_lock`, if valid, is that lock, already taken; otherwise it is
@@ -262,8 +290,9 @@ class HashBuilder final : public MapBuilder {
 
   absl::Status Commit() override {
     UniqueFd lock;
-    return WriteAndReplace(records_, ResolveTarget(display_), display_, options_,
-                           settings_, &lock);
+    const std::string target = ResolveTarget(display_);
+    if (absl::Status s = CheckReplaceable(target, display_, options_); !s.ok()) return s;
+    return WriteAndReplace(records_, target, display_, options_, settings_, &lock);
   }
 
  private:

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "backends/hash_builder.h"
 #include "file_util.h"
@@ -140,11 +141,15 @@ absl::Status CheckLmdbFile(const std::string& path) {
 // last one out releases it.
 class SharedFileLock {
  public:
-  explicit SharedFileLock(int fd) : fd_(fd) {}
+  SharedFileLock() = default;
+  void Init(int fd, std::string path) {
+    fd_ = fd;
+    path_ = std::move(path);
+  }
   absl::Status Acquire() {
     std::lock_guard<std::mutex> guard(mu_);
     if (holders_++ == 0) {
-      absl::Status s = LockWholeFile(fd_, F_RDLCK);
+      absl::Status s = LockWholeFile(fd_, F_RDLCK, path_);
       if (!s.ok()) {
         --holders_;
         return s;
@@ -154,11 +159,12 @@ class SharedFileLock {
   }
   void Release() {
     std::lock_guard<std::mutex> guard(mu_);
-    if (--holders_ == 0) (void)LockWholeFile(fd_, F_UNLCK);
+    if (--holders_ == 0) (void)LockWholeFile(fd_, F_UNLCK, path_);
   }
 
  private:
-  int fd_;
+  int fd_ = -1;
+  std::string path_;
   std::mutex mu_;
   int holders_ = 0;
 };
@@ -168,6 +174,9 @@ struct LmdbEnv {
   EnvPtr env;
   MDB_dbi dbi = 0;
   int fd = -1;  // the environment's descriptor of NAME.lmdb (fcntl locks)
+  // F_RDLCK on `fd`, shared by every thread and map that reads this
+  // environment (one open file description, so one lock to count).
+  SharedFileLock lock;
 };
 
 // Opens NAME.lmdb for reading, with the checks and errors of OpenLmdbMap.
@@ -199,6 +208,7 @@ absl::StatusOr<std::shared_ptr<LmdbEnv>> OpenReadEnv(const std::string& path) {
   if ((rc = mdb_env_get_fd(env->get(), &result->fd)) != 0) {
     return absl::InternalError(LmdbError(rc));
   }
+  result->lock.Init(result->fd, path);
   result->env = *std::move(env);
   return result;
 }
@@ -224,7 +234,6 @@ class LmdbMap final : public Map {
         path_(this->name() + ".lmdb"),
         snapshot_policy_(options.lock == LockPolicy::kSnapshot),
         env_(std::move(env)),
-        lock_(env_->fd),
         probe_(options.nul) {}
 
   ~LmdbMap() override {
@@ -310,7 +319,7 @@ class LmdbMap final : public Map {
         std::lock_guard<std::mutex> guard(env_mu_);
         env = current_ ? current_ : env_;
       }
-      UniqueFdLock lock(env->fd);
+      SharedLockHolder lock(*env);
       if (!lock.status().ok()) return lock.status();
       MDB_txn* txn = nullptr;
       int rc = mdb_txn_begin(env->env.get(), nullptr, MDB_RDONLY, &txn);
@@ -366,7 +375,7 @@ class LmdbMap final : public Map {
   // map that another process grew (MDB_MAP_RESIZED).
   template <typename F>
   absl::Status WithReadTxn(F&& fn) const {
-    if (absl::Status s = lock_.Acquire(); !s.ok()) return s;
+    if (absl::Status s = env_->lock.Acquire(); !s.ok()) return s;
     MDB_txn* txn = nullptr;
     int rc = mdb_txn_begin(env_->env.get(), nullptr, MDB_RDONLY, &txn);
     if (rc == MDB_MAP_RESIZED) {
@@ -375,7 +384,7 @@ class LmdbMap final : public Map {
     }
     absl::Status s = rc == 0 ? fn(txn) : ReadError(rc);
     if (txn != nullptr) mdb_txn_abort(txn);
-    lock_.Release();
+    env_->lock.Release();
     return s;
   }
 
@@ -397,7 +406,7 @@ class LmdbMap final : public Map {
     fresh->generation = generation;
     // The transaction's snapshot is taken under the shared lock, as Postfix
     // takes every snapshot.
-    UniqueFdLock lock(fresh->env->fd);
+    SharedLockHolder lock(*fresh->env);
     if (!lock.status().ok()) return lock.status();
     int rc = mdb_txn_begin(fresh->env->env.get(), nullptr, MDB_RDONLY, &fresh->txn);
     if (rc == MDB_MAP_RESIZED) {
@@ -452,17 +461,17 @@ class LmdbMap final : public Map {
     return slot;
   }
 
-  // Holds F_RDLCK on a descriptor while it lives.
-  class UniqueFdLock {
+  // Holds an environment's shared lock while it lives.
+  class SharedLockHolder {
    public:
-    explicit UniqueFdLock(int fd) : fd_(fd), status_(LockWholeFile(fd, F_RDLCK)) {}
-    ~UniqueFdLock() {
-      if (status_.ok()) (void)LockWholeFile(fd_, F_UNLCK);
+    explicit SharedLockHolder(LmdbEnv& env) : env_(env), status_(env.lock.Acquire()) {}
+    ~SharedLockHolder() {
+      if (status_.ok()) env_.lock.Release();
     }
     const absl::Status& status() const { return status_; }
 
    private:
-    int fd_;
+    LmdbEnv& env_;
     absl::Status status_;
   };
 
@@ -473,7 +482,6 @@ class LmdbMap final : public Map {
   const std::string path_;   // NAME.lmdb
   const bool snapshot_policy_;
   std::shared_ptr<LmdbEnv> env_;  // the file opened by OpenMap
-  mutable SharedFileLock lock_;
   mutable NulProbe probe_;
   // LockPolicy::kSnapshot only.
   mutable RecheckTimer timer_;
@@ -536,6 +544,19 @@ SortEntry MakeSortEntry(std::string_view key, uint32_t index) {
           static_cast<uint32_t>(key.size()), index};
 }
 
+// Whether a build may replace `target` (the file behind NAME.lmdb, named
+// `display` in messages): it does not exist, is empty, or is an lmdb table.
+absl::Status CheckReplaceable(const std::string& target, const std::string& display) {
+  struct stat st;
+  if (::stat(target.c_str(), &st) != 0) return absl::OkStatus();
+  if (S_ISREG(st.st_mode) && st.st_size == 0) return absl::OkStatus();
+  if (!S_ISREG(st.st_mode) || !CheckLmdbFile(target).ok()) {
+    return absl::DataLossError(
+        absl::StrCat("open database ", display, ": ", LmdbError(MDB_INVALID)));
+  }
+  return absl::OkStatus();
+}
+
 class LmdbBuilder final : public MapBuilder {
  public:
   LmdbBuilder(std::string name, const BuildOptions& options)
@@ -577,6 +598,9 @@ class LmdbBuilder final : public MapBuilder {
 
   absl::Status Commit() override {
     std::string target = ResolveTarget(name() + ".lmdb");
+    // Never replace a file that is not an lmdb table (a symbolic link to the
+    // wrong file, a file of another program): postmap refuses it too.
+    if (absl::Status s = CheckReplaceable(target, name() + ".lmdb"); !s.ok()) return s;
     records_.DropIndex();
     // LMDB's order (bytewise, a prefix first); sorted records go in with
     // MDB_APPEND: dense pages, no page splits.
@@ -608,7 +632,7 @@ class LmdbBuilder final : public MapBuilder {
       // The exclusive moment Postfix's own bulk writer has: no reader is
       // inside a lookup and no writer is inside a change when we replace.
       UniqueFd old(::open(target.c_str(), O_RDWR | O_CLOEXEC));
-      if (old.valid()) s = LockWholeFile(old.get(), F_WRLCK);
+      if (old.valid()) s = LockWholeFile(old.get(), F_WRLCK, target);
       if (s.ok()) s = ReplaceFile(*tmp, target, tmp_fd.get());
     }
     if (!s.ok()) ::unlink(tmp->c_str());
@@ -704,26 +728,54 @@ class LmdbBuilder final : public MapBuilder {
   RecordSet records_;
 };
 
+// Changes in place, as postmap -i / -d do, under F_WRLCK for the whole run.
+//
+// Every change goes into one write transaction, and is also kept in ops_
+// (memory in proportion to the change, not the table), for three reasons:
+//  * Growth: when the map is full, the transaction is dropped, the map
+//    doubled (as Postfix's slmdb does) and the changes replayed.
+//  * Lockless writers: postmap -i on an lmdb: table takes no lock at all
+//    (a Postfix quirk; two postmap -i lose each other's records). A commit
+//    made by such a writer after our transaction began would be overwritten
+//    by ours, so just before committing we check that the table's last
+//    transaction is still the one ours started from, and start again from
+//    the current table when it is not.
+//  * The other way round, such a writer may overwrite our commit. After
+//    committing, while still holding F_WRLCK, we read our changes back a
+//    few times over some milliseconds (longer than one postmap -i commit
+//    takes) and apply them again when any is missing.
 class LmdbUpdater final : public MapUpdater {
  public:
   LmdbUpdater(std::string name, const BuildOptions& options, UniqueFd lock_fd)
       : MapUpdater("lmdb", std::move(name)),
         options_(options),
+        path_(this->name() + ".lmdb"),
         lock_fd_(std::move(lock_fd)),
         probe_(options.nul) {}
 
   ~LmdbUpdater() override {
     if (txn_ != nullptr) mdb_txn_abort(txn_);
     env_.reset();
-    if (lock_fd_.valid()) (void)LockWholeFile(lock_fd_.get(), F_UNLCK);
+    if (lock_fd_.valid()) (void)LockWholeFile(lock_fd_.get(), F_UNLCK, path_);
   }
 
-  absl::Status Open(uint64_t map_size) {
-    map_size_ = map_size;
+  // Opens the environment. kAborted: the file at path_ is no longer the one
+  // whose lock we hold (a rebuild renamed a new one over it); try again.
+  absl::Status Open() {
     absl::StatusOr<EnvPtr> env =
-        OpenEnv(name() + ".lmdb", 0, map_size_, options_.new_file_mode);
+        OpenEnv(path_, MDB_NOSYNC, options_.lmdb_map_size, options_.new_file_mode);
     if (!env.ok()) return env.status();
     env_ = *std::move(env);
+    int env_fd = -1;
+    struct stat locked, opened;
+    if (mdb_env_get_fd(env_.get(), &env_fd) != 0 || ::fstat(env_fd, &opened) != 0 ||
+        ::fstat(lock_fd_.get(), &locked) != 0) {
+      return absl::UnavailableError(
+          absl::StrCat("open database ", path_, ": ", std::strerror(errno)));
+    }
+    if (opened.st_dev != locked.st_dev || opened.st_ino != locked.st_ino) {
+      return absl::AbortedError("replaced while opening");
+    }
     return Begin();
   }
 
@@ -733,9 +785,13 @@ class LmdbUpdater final : public MapUpdater {
     if (!folded) return absl::OkStatus();
     std::string stored_key = Stored(*folded, options_.nul);
     if (absl::Status s = CheckKeySize(stored_key); !s.ok()) return s;
-    Op op{stored_key, Stored(value, options_.nul), false, std::string(*folded)};
-    ops_.push_back(op);
-    return Apply(ops_.back(), /*report=*/true);
+    ops_.push_back(Op{std::move(stored_key), Stored(value, options_.nul), false, false,
+                      std::move(*folded)});
+    absl::Status status;
+    if (ApplyOne(ops_.back(), /*report=*/true, &status) == MDB_MAP_FULL) {
+      return GrowAndReplay();  // replays this op too
+    }
+    return status;
   }
 
   absl::StatusOr<bool> Delete(std::string_view key) override {
@@ -750,9 +806,12 @@ class LmdbUpdater final : public MapUpdater {
       std::string stored = with_nul ? *folded + '\0' : *folded;
       MDB_val k = Val(stored);
       int rc = mdb_del(txn_, dbi_, &k, nullptr);
-      if (rc == 0) {
+      if (rc == 0 || rc == MDB_MAP_FULL) {
         probe_.Hit(with_nul);
-        ops_.push_back(Op{stored, "", true, *folded});
+        ops_.push_back(Op{stored, "", true, true, *folded});
+        if (rc == MDB_MAP_FULL) {
+          if (absl::Status s = GrowAndReplay(); !s.ok()) return s;
+        }
         return true;
       }
       if (rc != MDB_NOTFOUND) {
@@ -764,110 +823,204 @@ class LmdbUpdater final : public MapUpdater {
   }
 
   absl::Status Commit() override {
-    for (;;) {
+    for (int attempt = 0; attempt < kCommitAttempts; ++attempt) {
+      if (LastTxnid() != base_txnid_) {
+        // Someone committed without the lock since our transaction began.
+        if (absl::Status s = Replay(); !s.ok()) return s;
+        continue;
+      }
       int rc = mdb_txn_commit(txn_);
       txn_ = nullptr;
       if (rc == MDB_MAP_FULL) {
-        if (absl::Status s = Grow(); !s.ok()) return s;
+        if (absl::Status s = GrowAndReplay(); !s.ok()) return s;
         continue;
       }
-      if (rc != 0) {
-        return absl::UnavailableError(
-            absl::StrCat("error updating lmdb:", name(), ": ", LmdbError(rc)));
+      if (rc == 0) rc = mdb_env_sync(env_.get(), 1);
+      if (rc != 0) return UpdateError(rc);
+      absl::StatusOr<bool> kept = ChangesKept();
+      if (!kept.ok()) return kept.status();
+      if (*kept) return absl::OkStatus();
+      if (options_.diagnostics) {
+        options_.diagnostics(Severity::kVerbose,
+                             absl::StrCat("lmdb:", name(),
+                                          ": a writer without a lock overwrote our "
+                                          "commit; applying the changes again"));
       }
-      rc = mdb_env_sync(env_.get(), 1);
-      if (rc != 0) {
-        return absl::UnavailableError(
-            absl::StrCat("error updating lmdb:", name(), ": ", LmdbError(rc)));
-      }
-      return absl::OkStatus();
+      if (absl::Status s = Replay(); !s.ok()) return s;
     }
+    return absl::UnavailableError(absl::StrCat(
+        "error updating lmdb:", name(),
+        ": other writers that take no lock keep changing the table; try again later"));
   }
 
  private:
+  static constexpr int kCommitAttempts = 50;
+
   struct Op {
-    std::string key;
-    std::string value;
+    std::string key;    // as stored
+    std::string value;  // as stored
     bool is_delete;
+    bool stored;        // a put that wrote its value (not a kept duplicate)
     std::string folded;  // for messages
   };
-
-  absl::Status Begin() {
-    int rc = mdb_txn_begin(env_.get(), nullptr, 0, &txn_);
-    if (rc == 0) rc = mdb_dbi_open(txn_, nullptr, 0, &dbi_);
-    if (rc != 0) {
-      return absl::UnavailableError(
-          absl::StrCat("error updating lmdb:", name(), ": ", LmdbError(rc)));
-    }
-    return absl::OkStatus();
-  }
-
-  // Doubles the map and replays every change in a fresh transaction.
-  absl::Status Grow() {
-    if (txn_ != nullptr) mdb_txn_abort(txn_);
-    txn_ = nullptr;
-    map_size_ *= 2;
-    if (map_size_ > kMaxMapSize) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "error updating lmdb:", name(), ": ", LmdbError(MDB_MAP_FULL)));
-    }
-    int rc = mdb_env_set_mapsize(env_.get(), map_size_);
-    if (rc != 0) {
-      return absl::UnavailableError(
-          absl::StrCat("error updating lmdb:", name(), ": ", LmdbError(rc)));
-    }
-    if (absl::Status s = Begin(); !s.ok()) return s;
-    for (const Op& op : ops_) {
-      if (op.is_delete) {
-        MDB_val k = Val(op.key);
-        int drc = mdb_del(txn_, dbi_, &k, nullptr);
-        if (drc != 0 && drc != MDB_NOTFOUND) return UpdateError(drc);
-        continue;
-      }
-      if (absl::Status s = Apply(op, /*report=*/false); !s.ok()) return s;
-    }
-    return absl::OkStatus();
-  }
 
   absl::Status UpdateError(int rc) {
     return absl::UnavailableError(
         absl::StrCat("error updating lmdb:", name(), ": ", LmdbError(rc)));
   }
 
-  absl::Status Apply(const Op& op, bool report) {
-    for (;;) {
-      MDB_val k = Val(op.key), v = Val(op.value);
-      unsigned flags =
-          options_.duplicates == DuplicatePolicy::kReplace ? 0 : MDB_NOOVERWRITE;
-      int rc = mdb_put(txn_, dbi_, &k, &v, flags);
-      if (rc == 0) return absl::OkStatus();
-      if (rc == MDB_KEYEXIST) {
-        if (report && options_.duplicates == DuplicatePolicy::kWarn) {
-          Warn(options_, absl::StrCat("lmdb:", name(), ": duplicate entry: \"",
-                                      Printable(op.folded, options_.utf8_messages),
-                                      "\""));
-        } else if (options_.duplicates == DuplicatePolicy::kFail) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("lmdb:", name(), ": duplicate entry: \"",
-                           Printable(op.folded, options_.utf8_messages), "\""));
-        }
-        return absl::OkStatus();
-      }
-      if (rc == MDB_MAP_FULL && report) {
-        // Grow() replays every op, this one included.
-        return Grow();
-      }
+  // The number of the table's last committed transaction, as the file says
+  // now (liblmdb reads it from the shared mapping).
+  uint64_t LastTxnid() {
+    MDB_envinfo info;
+    if (mdb_env_info(env_.get(), &info) != 0) return 0;
+    return info.me_last_txnid;
+  }
+
+  absl::Status Begin() {
+    int rc = mdb_txn_begin(env_.get(), nullptr, 0, &txn_);
+    if (rc == MDB_MAP_RESIZED) {
+      // Another writer grew the map: adopt its size.
+      mdb_env_set_mapsize(env_.get(), 0);
+      rc = mdb_txn_begin(env_.get(), nullptr, 0, &txn_);
+    }
+    if (rc == 0) rc = mdb_dbi_open(txn_, nullptr, 0, &dbi_);
+    if (rc != 0) {
+      if (txn_ != nullptr) mdb_txn_abort(txn_);
+      txn_ = nullptr;
       return UpdateError(rc);
+    }
+    base_txnid_ = mdb_txn_id(txn_) - 1;
+    return absl::OkStatus();
+  }
+
+  // Applies `op` in txn_. Returns MDB_MAP_FULL when the map is full (nothing
+  // else is to be done with this transaction then), else 0 with *status set.
+  int ApplyOne(Op& op, bool report, absl::Status* status) {
+    *status = absl::OkStatus();
+    MDB_val k = Val(op.key);
+    if (op.is_delete) {
+      int rc = mdb_del(txn_, dbi_, &k, nullptr);
+      if (rc == MDB_MAP_FULL) return rc;
+      if (rc != 0 && rc != MDB_NOTFOUND) *status = UpdateError(rc);
+      return 0;
+    }
+    MDB_val v = Val(op.value);
+    unsigned flags =
+        options_.duplicates == DuplicatePolicy::kReplace ? 0 : MDB_NOOVERWRITE;
+    int rc = mdb_put(txn_, dbi_, &k, &v, flags);
+    if (rc == MDB_MAP_FULL) return rc;
+    if (rc == 0) {
+      op.stored = true;
+      return 0;
+    }
+    if (rc != MDB_KEYEXIST) {
+      *status = UpdateError(rc);
+      return 0;
+    }
+    op.stored = false;
+    if (report && options_.duplicates == DuplicatePolicy::kWarn) {
+      Warn(options_, absl::StrCat("lmdb:", name(), ": duplicate entry: \"",
+                                  Printable(op.folded, options_.utf8_messages), "\""));
+    } else if (options_.duplicates == DuplicatePolicy::kFail) {
+      *status = absl::InvalidArgumentError(
+          absl::StrCat("lmdb:", name(), ": duplicate entry: \"",
+                       Printable(op.folded, options_.utf8_messages), "\""));
+    }
+    return 0;
+  }
+
+  // A fresh transaction on the current table with every change applied
+  // again; MDB_MAP_FULL grows the map.
+  absl::Status Replay() {
+    if (txn_ != nullptr) mdb_txn_abort(txn_);
+    txn_ = nullptr;
+    if (absl::Status s = Begin(); !s.ok()) return s;
+    for (Op& op : ops_) {
+      absl::Status status;
+      if (ApplyOne(op, /*report=*/false, &status) == MDB_MAP_FULL) return GrowAndReplay();
+      if (!status.ok()) return status;
+    }
+    return absl::OkStatus();
+  }
+
+  // Doubles the map (from its current size, which is at least the file's)
+  // until every change fits, as Postfix's slmdb does on MDB_MAP_FULL.
+  absl::Status GrowAndReplay() {
+    for (;;) {
+      if (txn_ != nullptr) mdb_txn_abort(txn_);
+      txn_ = nullptr;
+      MDB_envinfo info;
+      if (int rc = mdb_env_info(env_.get(), &info); rc != 0) return UpdateError(rc);
+      uint64_t size = static_cast<uint64_t>(info.me_mapsize) * 2;
+      if (size > kMaxMapSize) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "error updating lmdb:", name(), ": ", LmdbError(MDB_MAP_FULL)));
+      }
+      if (int rc = mdb_env_set_mapsize(env_.get(), size); rc != 0) return UpdateError(rc);
+      if (options_.diagnostics) {
+        options_.diagnostics(Severity::kVerbose,
+                             absl::StrCat("database lmdb:", name(), ": using size limit ",
+                                          size, " after MDB_MAP_FULL"));
+      }
+      if (absl::Status s = Begin(); !s.ok()) return s;
+      bool full = false;
+      for (Op& op : ops_) {
+        absl::Status status;
+        if (ApplyOne(op, /*report=*/false, &status) == MDB_MAP_FULL) {
+          full = true;
+          break;
+        }
+        if (!status.ok()) return status;
+      }
+      if (!full) return absl::OkStatus();
     }
   }
 
+  // Whether the table holds every change, now and a little later.
+  absl::StatusOr<bool> ChangesKept() {
+    for (int delay_ms : {0, 3, 30}) {
+      if (delay_ms > 0) ::usleep(static_cast<useconds_t>(delay_ms) * 1000);
+      MDB_txn* txn = nullptr;
+      int rc = mdb_txn_begin(env_.get(), nullptr, MDB_RDONLY, &txn);
+      if (rc == MDB_MAP_RESIZED) {
+        mdb_env_set_mapsize(env_.get(), 0);
+        rc = mdb_txn_begin(env_.get(), nullptr, MDB_RDONLY, &txn);
+      }
+      if (rc != 0) return UpdateError(rc);
+      bool kept = true;
+      // Only the last change of each key counts (postmap -r -i may set one
+      // key several times).
+      absl::flat_hash_set<std::string_view> seen;
+      for (auto it = ops_.rbegin(); it != ops_.rend(); ++it) {
+        const Op& op = *it;
+        if (!seen.insert(op.key).second) continue;
+        MDB_val k = Val(op.key), v;
+        rc = mdb_get(txn, dbi_, &k, &v);
+        if (rc != 0 && rc != MDB_NOTFOUND) break;
+        bool present = rc == 0;
+        rc = 0;
+        if (op.is_delete ? present
+                         : !present || (op.stored && View(v) != op.value)) {
+          kept = false;
+          break;
+        }
+      }
+      mdb_txn_abort(txn);
+      if (rc != 0) return UpdateError(rc);
+      if (!kept) return false;
+    }
+    return true;
+  }
+
   BuildOptions options_;
-  UniqueFd lock_fd_;
+  const std::string path_;  // NAME.lmdb
+  UniqueFd lock_fd_;        // F_WRLCK on path_, held for the whole run
   NulProbe probe_;
   EnvPtr env_;
   MDB_txn* txn_ = nullptr;
   MDB_dbi dbi_ = 0;
-  uint64_t map_size_ = 0;
+  uint64_t base_txnid_ = 0;  // the committed transaction txn_ started from
   std::vector<Op> ops_;
 };
 
@@ -888,33 +1041,51 @@ absl::StatusOr<std::unique_ptr<MapBuilder>> NewLmdbBuilder(
 
 absl::StatusOr<std::unique_ptr<MapUpdater>> OpenLmdbUpdater(
     std::string_view name, const BuildOptions& options, bool create) {
-  std::string path = std::string(name) + ".lmdb";
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
-  if (!fd.valid() && errno == ENOENT && create) {
-    // Created 0600, then given its final mode: never readable by others
-    // before its mode is right.
-    fd = UniqueFd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (fd.valid() && ::fchmod(fd.get(), options.new_file_mode) < 0) {
-      return absl::UnavailableError(
-          absl::StrCat("chmod ", path, ": ", std::strerror(errno)));
+  const std::string path = std::string(name) + ".lmdb";
+  // A rebuild may rename a new file over the one we locked; then we lock
+  // the new one.
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+    if (!fd.valid() && errno == ENOENT && create) {
+      // Created 0600, then given its final mode: never readable by others
+      // before its mode is right.
+      fd = UniqueFd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+      if (!fd.valid() && errno == EEXIST) continue;
+      if (fd.valid() && ::fchmod(fd.get(), options.new_file_mode) < 0) {
+        return absl::UnavailableError(
+            absl::StrCat("chmod ", path, ": ", std::strerror(errno)));
+      }
     }
+    if (!fd.valid()) {
+      std::string message =
+          absl::StrCat("open database ", path, ": ", std::strerror(errno));
+      if (errno == ENOENT) return absl::NotFoundError(message);
+      if (errno == EACCES || errno == EPERM) return absl::PermissionDeniedError(message);
+      return absl::UnavailableError(message);
+    }
+    if (absl::Status s = LockWholeFile(fd.get(), F_WRLCK, path); !s.ok()) return s;
+    struct stat locked, now;
+    if (::fstat(fd.get(), &locked) != 0 || ::stat(path.c_str(), &now) != 0 ||
+        now.st_dev != locked.st_dev || now.st_ino != locked.st_ino) {
+      continue;
+    }
+    if (!S_ISREG(locked.st_mode)) {
+      return absl::DataLossError(
+          absl::StrCat("open database ", path, ": ", LmdbError(MDB_INVALID)));
+    }
+    if (locked.st_size > 0) {
+      // Also refuses a file that is not an LMDB table at all, as postmap
+      // does (MDB_INVALID), before liblmdb could write to it.
+      if (absl::Status s = CheckLmdbFile(path); !s.ok()) return s;
+    }
+    auto updater = std::make_unique<LmdbUpdater>(std::string(name), options, std::move(fd));
+    absl::Status s = updater->Open();
+    if (s.code() == absl::StatusCode::kAborted) continue;
+    if (!s.ok()) return s;
+    return updater;
   }
-  if (!fd.valid()) {
-    std::string message =
-        absl::StrCat("open database ", path, ": ", std::strerror(errno));
-    if (errno == ENOENT) return absl::NotFoundError(message);
-    if (errno == EACCES || errno == EPERM) return absl::PermissionDeniedError(message);
-    return absl::UnavailableError(message);
-  }
-  if (absl::Status s = LockWholeFile(fd.get(), F_WRLCK); !s.ok()) return s;
-  struct stat st;
-  if (::fstat(fd.get(), &st) == 0 && st.st_size > 0) {
-    if (absl::Status s = CheckLmdbFile(path); !s.ok()) return s;
-  }
-  auto updater =
-      std::make_unique<LmdbUpdater>(std::string(name), options, std::move(fd));
-  if (absl::Status s = updater->Open(options.lmdb_map_size); !s.ok()) return s;
-  return updater;
+  return absl::UnavailableError(
+      absl::StrCat("database ", path, " keeps changing; try again later"));
 }
 
 }  // namespace libmaps::internal
