@@ -13,7 +13,7 @@ packages=(
   meson ninja-build pkg-config g++ python3 clang libclang-rt-14-dev
   liblmdb-dev libsodium-dev libabsl-dev libicu-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  postfix postfix-lmdb db5.3-util lmdb-utils libdb5.3-dev
+  postfix postfix-lmdb db5.3-util lmdb-utils libdb5.3-dev strace
 )
 
 missing=()
