@@ -10,7 +10,10 @@
    a table (and, second, regular files that are not tables). `cmap lmdb:X`,
    `cmap hash:X`, `cmap -i` and `cmap -d` must fail with postmap's message
    and exit status, and leave the file byte for byte as it was.
-3. clean fatals: `cmap -i` whose standard input fails with EIO (strace fault
+3. one table named several times (`-d KEY T T LINK-TO-T`) ends, as postmap
+   does, with the same exit status and table (open file description locks
+   of one process conflict with each other: cmap must not wait for itself).
+4. clean fatals: `cmap -i` whose standard input fails with EIO (strace fault
    injection), and a build under `ulimit -v` too small for it, must end in
    one `cmap: fatal:` line naming the operation, exit 1, no signal, no core
    file, the old table whole (real `postmap -s` reads the same records).
@@ -36,9 +39,9 @@ def fail(msg):
     print("FAIL", msg, flush=True)
 
 
-def run(cmd, cwd, stdin_text=None, **kw):
+def run(cmd, cwd, stdin_text=None, timeout=900):
     return subprocess.run(cmd, cwd=cwd, input=stdin_text, capture_output=True,
-                          text=True, timeout=900, **kw)
+                          text=True, timeout=timeout)
 
 
 def write_conf(work, extra=""):
@@ -160,6 +163,40 @@ def foreign(cmap, work):
     print(f"foreign targets: {'ok' if len(failures) == before else 'FAILED'}", flush=True)
 
 
+def same_file_twice(cmap, work):
+    """postmap -d KEY T T (one table named twice, or through a link) must not
+    wait for its own lock: cmap's locks are open file description locks."""
+    before = len(failures)
+    for typ in ("lmdb", "hash"):
+        suffix = ".lmdb" if typ == "lmdb" else ".db"
+        results = []
+        for prog in ("postmap", cmap):
+            with open(os.path.join(work, "twice"), "w") as f:
+                f.write("a 1\nb 2\nc 3\n")
+            run(["postmap", "-c", "conf", f"{typ}:twice"], work)
+            link = os.path.join(work, "alias" + suffix)
+            if os.path.lexists(link):
+                os.unlink(link)
+            os.symlink("twice" + suffix, link)
+            try:
+                d = run([prog, "-c", "conf", "-d", "a", f"{typ}:twice", f"{typ}:twice",
+                         f"{typ}:alias"], work, timeout=60)
+                i = subprocess.run([prog, "-c", "conf", "-i", f"{typ}:twice"], cwd=work,
+                                   input="d 4\n", capture_output=True, text=True,
+                                   timeout=60)
+            except subprocess.TimeoutExpired:
+                fail(f"{typ}: {os.path.basename(prog)} -d on one table named three "
+                     f"times hangs")
+                results.append(None)
+                continue
+            dump = run(["postmap", "-c", "conf", "-s", f"{typ}:twice"], work)
+            results.append((d.returncode, i.returncode, sorted(dump.stdout.splitlines())))
+        if results[0] != results[1]:
+            fail(f"{typ}: one table named three times: postmap {results[0]}, "
+                 f"cmap {results[1]}")
+    print(f"same file twice: {'ok' if len(failures) == before else 'FAILED'}", flush=True)
+
+
 def clean_fatals(cmap, work, lines):
     before = len(failures)
     write_lines(os.path.join(work, "t"), "key", 1000)
@@ -214,6 +251,7 @@ def main():
     try:
         write_conf(work)
         foreign(cmap, work)
+        same_file_twice(cmap, work)
         clean_fatals(cmap, work, 2000000)
         big, add = (100000, 10000) if args.quick else (1000000, 100000)
         growth(cmap, work, big, add)

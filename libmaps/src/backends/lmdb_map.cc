@@ -1024,6 +1024,57 @@ class LmdbUpdater final : public MapUpdater {
   std::vector<Op> ops_;
 };
 
+// Every updater of one file in this process shares one LmdbUpdater, as
+// postmap -d KEY lmdb:x lmdb:x needs: its write lock is an open file
+// description lock, which a second descriptor of the same process would
+// wait for forever. The last handle to commit commits.
+struct SharedLmdbUpdater {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  std::unique_ptr<LmdbUpdater> updater;
+  int uncommitted = 0;
+};
+
+std::mutex shared_updaters_mu;
+std::vector<std::weak_ptr<SharedLmdbUpdater>> shared_updaters;  // guarded
+
+std::shared_ptr<SharedLmdbUpdater> FindSharedUpdater(dev_t dev, ino_t ino) {
+  std::lock_guard<std::mutex> guard(shared_updaters_mu);
+  std::erase_if(shared_updaters, [](const auto& w) { return w.expired(); });
+  for (const auto& w : shared_updaters) {
+    std::shared_ptr<SharedLmdbUpdater> u = w.lock();
+    if (u && u->dev == dev && u->ino == ino) return u;
+  }
+  return nullptr;
+}
+
+class LmdbUpdaterHandle final : public MapUpdater {
+ public:
+  LmdbUpdaterHandle(std::string name, std::shared_ptr<SharedLmdbUpdater> shared)
+      : MapUpdater("lmdb", std::move(name)), shared_(std::move(shared)) {
+    ++shared_->uncommitted;
+  }
+  ~LmdbUpdaterHandle() override {
+    if (!committed_) --shared_->uncommitted;
+  }
+  absl::Status Add(std::string_view key, std::string_view value) override {
+    return shared_->updater->Add(key, value);
+  }
+  absl::StatusOr<bool> Delete(std::string_view key) override {
+    return shared_->updater->Delete(key);
+  }
+  absl::Status Commit() override {
+    if (committed_) return absl::OkStatus();
+    committed_ = true;
+    if (--shared_->uncommitted > 0) return absl::OkStatus();  // the last one commits
+    return shared_->updater->Commit();
+  }
+
+ private:
+  std::shared_ptr<SharedLmdbUpdater> shared_;
+  bool committed_ = false;
+};
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Map>> OpenLmdbMap(std::string_view name,
@@ -1063,8 +1114,13 @@ absl::StatusOr<std::unique_ptr<MapUpdater>> OpenLmdbUpdater(
       if (errno == EACCES || errno == EPERM) return absl::PermissionDeniedError(message);
       return absl::UnavailableError(message);
     }
-    if (absl::Status s = LockWholeFile(fd.get(), F_WRLCK, path); !s.ok()) return s;
     struct stat locked, now;
+    if (::fstat(fd.get(), &locked) == 0) {
+      if (auto shared = FindSharedUpdater(locked.st_dev, locked.st_ino)) {
+        return std::make_unique<LmdbUpdaterHandle>(std::string(name), std::move(shared));
+      }
+    }
+    if (absl::Status s = LockWholeFile(fd.get(), F_WRLCK, path); !s.ok()) return s;
     if (::fstat(fd.get(), &locked) != 0 || ::stat(path.c_str(), &now) != 0 ||
         now.st_dev != locked.st_dev || now.st_ino != locked.st_ino) {
       continue;
@@ -1082,7 +1138,15 @@ absl::StatusOr<std::unique_ptr<MapUpdater>> OpenLmdbUpdater(
     absl::Status s = updater->Open();
     if (s.code() == absl::StatusCode::kAborted) continue;
     if (!s.ok()) return s;
-    return updater;
+    auto shared = std::make_shared<SharedLmdbUpdater>();
+    shared->dev = locked.st_dev;
+    shared->ino = locked.st_ino;
+    shared->updater = std::move(updater);
+    {
+      std::lock_guard<std::mutex> guard(shared_updaters_mu);
+      shared_updaters.push_back(shared);
+    }
+    return std::make_unique<LmdbUpdaterHandle>(std::string(name), std::move(shared));
   }
   return absl::UnavailableError(
       absl::StrCat("database ", path, " keeps changing; try again later"));
