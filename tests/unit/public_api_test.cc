@@ -1,6 +1,8 @@
 // The installed headers alone, linked against the shared library: proves the
 // public surface is self-sufficient and exported.
 
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -51,6 +53,51 @@ TEST_F(PublicApi, OpensTexthashAndLooksUp) {
   EXPECT_FALSE(miss->has_value());
   EXPECT_EQ((*map)->type(), "texthash");
   EXPECT_EQ((*map)->name(), path);
+}
+
+// Whether another process sees a whole-file lock on `path` that conflicts
+// with `type` (asked from a child, so the answer is what Postfix would get).
+bool OtherProcessSeesLock(const std::string& path, short type) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = ::open(path.c_str(), O_RDONLY);
+    struct flock lock = {};
+    lock.l_type = type;
+    lock.l_whence = SEEK_SET;
+    if (fd < 0 || ::fcntl(fd, F_GETLK, &lock) != 0) _exit(2);
+    _exit(lock.l_type == F_UNLCK ? 0 : 1);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 1;
+}
+
+// Issue 12: closing another descriptor of the table, or a map of it, in
+// the same process must not drop an updater's write lock (classic fcntl
+// locks are dropped by the first close of any descriptor of the file).
+TEST_F(PublicApi, UpdaterLockSurvivesOtherDescriptorsOfTheFile) {
+  std::string base = dir_ + "/t";
+  {
+    auto builder = libmaps::NewMapBuilder("lmdb:" + base, {});
+    ASSERT_TRUE(builder.ok()) << builder.status();
+    ASSERT_TRUE((*builder)->Add("k", "v").ok());
+    ASSERT_TRUE((*builder)->Commit().ok());
+  }
+  const std::string file = base + ".lmdb";
+  EXPECT_FALSE(OtherProcessSeesLock(file, F_RDLCK));
+  auto updater = libmaps::OpenMapUpdater("lmdb:" + base, {}, /*create=*/false);
+  ASSERT_TRUE(updater.ok()) << updater.status();
+  EXPECT_TRUE(OtherProcessSeesLock(file, F_RDLCK));
+  ::close(::open(file.c_str(), O_RDONLY));
+  {
+    auto map = libmaps::OpenMap("lmdb:" + base);
+    ASSERT_TRUE(map.ok()) << map.status();
+  }
+  EXPECT_TRUE(OtherProcessSeesLock(file, F_RDLCK));
+  ASSERT_TRUE((*updater)->Add("k2", "v2").ok());
+  ASSERT_TRUE((*updater)->Commit().ok());
+  updater->reset();
+  EXPECT_FALSE(OtherProcessSeesLock(file, F_RDLCK));
 }
 
 TEST_F(PublicApi, WarningsReachTheSink) {
