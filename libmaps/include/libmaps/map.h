@@ -65,8 +65,16 @@ enum class LockPolicy {
   // a whole-file fcntl(F_RDLCK) on NAME.lmdb (with a read transaction of its
   // own). hash: also checks under the lock, with fstat(), that the file is
   // the one it opened, and opens it again when it was rewritten or replaced.
-  // Safe with every writer: postmap rebuilding a table in place, postmap -i
-  // and -d, cmap. Costs two or three system calls per lookup.
+  // Safe with every writer that locks: postmap rebuilding a table in place,
+  // postmap -d, cmap (postmap -i on lmdb: takes no lock at all; see
+  // docs/atomic-rebuilds.md). Costs two or three system calls per lookup.
+  //
+  // The fcntl locks libmaps takes are open file description locks
+  // (F_OFD_SETLKW): Postfix's process-associated fcntl locks and they
+  // exclude each other as usual, and closing another descriptor of the
+  // file does not drop them. Two maps (or a map and an updater) of one file
+  // in one process therefore lock each other out as two processes would: a
+  // lookup waits while this process's own updater of the table is open.
   kPerLookup,
   // No lock and no system call per lookup: lookups read the file as it was
   // at one moment (hash: the file as mapped; lmdb: one read transaction,

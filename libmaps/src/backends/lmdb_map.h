@@ -1,7 +1,8 @@
 // lmdb: tables as Postfix keeps them: one file NAME.lmdb (MDB_NOSUBDIR), no
 // LMDB lock file (MDB_NOLOCK), the unnamed database, keys and values with a
 // trailing NUL by default, and whole-file fcntl locks on the .lmdb file
-// itself: F_RDLCK around each read, F_WRLCK around each change.
+// itself: F_RDLCK around each read, F_WRLCK around each change (taken as open
+// file description locks; see LockWholeFile).
 //
 // Reading (OpenOptions::lock): kPerLookup, the default, takes F_RDLCK and a
 // read transaction per lookup, as Postfix's slmdb does (LookupEach() one of
@@ -37,7 +38,9 @@ namespace libmaps::internal {
 [[nodiscard]] absl::StatusOr<std::unique_ptr<MapBuilder>> NewLmdbBuilder(
     std::string_view name, const BuildOptions& options);
 
-// In-place changes under F_WRLCK, in one transaction.
+// In-place changes under F_WRLCK held for the whole run, in one transaction
+// (grown and replayed when the map is full; see LmdbUpdater). Updaters of one
+// file in a process share one transaction; the last to commit commits.
 [[nodiscard]] absl::StatusOr<std::unique_ptr<MapUpdater>> OpenLmdbUpdater(
     std::string_view name, const BuildOptions& options, bool create);
 
