@@ -789,7 +789,7 @@ class LmdbUpdater final : public MapUpdater {
                       std::move(*folded)});
     absl::Status status;
     if (ApplyOne(ops_.back(), /*report=*/true, &status) == MDB_MAP_FULL) {
-      return GrowAndReplay();  // replays this op too
+      return Replay(/*grow=*/true);  // replays this op too
     }
     return status;
   }
@@ -810,7 +810,7 @@ class LmdbUpdater final : public MapUpdater {
         probe_.Hit(with_nul);
         ops_.push_back(Op{stored, "", true, true, *folded});
         if (rc == MDB_MAP_FULL) {
-          if (absl::Status s = GrowAndReplay(); !s.ok()) return s;
+          if (absl::Status s = Replay(/*grow=*/true); !s.ok()) return s;
         }
         return true;
       }
@@ -832,7 +832,7 @@ class LmdbUpdater final : public MapUpdater {
       int rc = mdb_txn_commit(txn_);
       txn_ = nullptr;
       if (rc == MDB_MAP_FULL) {
-        if (absl::Status s = GrowAndReplay(); !s.ok()) return s;
+        if (absl::Status s = Replay(/*grow=*/true); !s.ok()) return s;
         continue;
       }
       if (rc == 0) rc = mdb_env_sync(env_.get(), 1);
@@ -931,37 +931,27 @@ class LmdbUpdater final : public MapUpdater {
   }
 
   // A fresh transaction on the current table with every change applied
-  // again; MDB_MAP_FULL grows the map.
-  absl::Status Replay() {
-    if (txn_ != nullptr) mdb_txn_abort(txn_);
-    txn_ = nullptr;
-    if (absl::Status s = Begin(); !s.ok()) return s;
-    for (Op& op : ops_) {
-      absl::Status status;
-      if (ApplyOne(op, /*report=*/false, &status) == MDB_MAP_FULL) return GrowAndReplay();
-      if (!status.ok()) return status;
-    }
-    return absl::OkStatus();
-  }
-
-  // Doubles the map (from its current size, which is at least the file's)
-  // until every change fits, as Postfix's slmdb does on MDB_MAP_FULL.
-  absl::Status GrowAndReplay() {
-    for (;;) {
+  // again. With `grow`, and whenever the changes do not fit, the map is
+  // doubled first (from its current size, which is at least the file's), as
+  // Postfix's slmdb does on MDB_MAP_FULL.
+  absl::Status Replay(bool grow = false) {
+    for (;; grow = true) {
       if (txn_ != nullptr) mdb_txn_abort(txn_);
       txn_ = nullptr;
-      MDB_envinfo info;
-      if (int rc = mdb_env_info(env_.get(), &info); rc != 0) return UpdateError(rc);
-      uint64_t size = static_cast<uint64_t>(info.me_mapsize) * 2;
-      if (size > kMaxMapSize) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "error updating lmdb:", name(), ": ", LmdbError(MDB_MAP_FULL)));
-      }
-      if (int rc = mdb_env_set_mapsize(env_.get(), size); rc != 0) return UpdateError(rc);
-      if (options_.diagnostics) {
-        options_.diagnostics(Severity::kVerbose,
-                             absl::StrCat("database lmdb:", name(), ": using size limit ",
-                                          size, " after MDB_MAP_FULL"));
+      if (grow) {
+        MDB_envinfo info;
+        if (int rc = mdb_env_info(env_.get(), &info); rc != 0) return UpdateError(rc);
+        uint64_t size = static_cast<uint64_t>(info.me_mapsize) * 2;
+        if (size > kMaxMapSize) {
+          return absl::ResourceExhaustedError(absl::StrCat(
+              "error updating lmdb:", name(), ": ", LmdbError(MDB_MAP_FULL)));
+        }
+        if (int rc = mdb_env_set_mapsize(env_.get(), size); rc != 0) return UpdateError(rc);
+        if (options_.diagnostics) {
+          options_.diagnostics(Severity::kVerbose,
+                               absl::StrCat("database lmdb:", name(), ": using size limit ",
+                                            size, " after MDB_MAP_FULL"));
+        }
       }
       if (absl::Status s = Begin(); !s.ok()) return s;
       bool full = false;
