@@ -84,16 +84,18 @@ enum class LockPolicy {
   // may be up to about a second old.
   //
   // Safe only for tables that are never changed in place, only replaced
-  // whole by rename(2): tables built by cmap (hash: and lmdb:), changed by
-  // cmap -i / -d on hash: (which rewrite and rename), or built by postmap
-  // under another name and then moved into place (DATABASE_README's
+  // whole by rename(2): tables built by cmap (hash: and lmdb:), or built by
+  // postmap under another name and then moved into place (DATABASE_README's
   // "postmap access.in && mv access.in.db access.db"). rename() leaves the
   // old file whole for as long as it is open, so a lookup that is still
   // reading it reads a complete, unchanging table.
   //
   // NOT safe while something changes the file in place: postmap TYPE:NAME
   // (hash: truncates and rewrites the .db in the same inode; lmdb: commits
-  // into the same file), postmap -i / -d, cmap -i / -d on lmdb:. A lookup
+  // into the same file), postmap -i / -d, and cmap -i / -d and
+  // OpenMapUpdater() on hash: and lmdb: (hash: pages are rewritten in place
+  // under Postfix's exclusive flock, which these lookups do not wait for;
+  // see docs/atomic-rebuilds.md). A lookup
   // that runs during such a change can return a wrong value or a miss; it
   // cannot crash the process (hash: reads are bounds-checked and a
   // truncated mapping reads as zeros, see OpenMap's kUnavailable; lmdb:

@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "file_util.h"
+#include "format/bdb_hash_editor.h"
 #include "format/bdb_hash_reader.h"
 #include "format/bdb_hash_writer.h"
 #include "libmaps/text.h"
@@ -65,15 +66,13 @@ void Warn(const BuildOptions& o, std::string_view message) {
 // A table file opened for changes by this process. Postfix's writer lock is
 // flock(), and two descriptors of one process conflict under flock, so all
 // updaters of one file in a process (postmap -d KEY hash:x hash:x, or two
-// names of one file) share one lock and one copy of the records; the last of
-// them to commit writes the file.
+// names of one file) share one lock and one editor; the last of them to
+// commit writes the changes.
 struct OpenTable {
   dev_t dev = 0;
   ino_t ino = 0;
-  UniqueFd lock;  // flock(LOCK_EX) on the table file, if there is one
-  HashWriteSettings settings;
-  RecordSet records;
-  bool changed = false;
+  UniqueFd lock;  // flock(LOCK_EX) on the table file, and the file
+  std::unique_ptr<BdbHashEditor> editor;
   int uncommitted = 0;  // updaters that have not committed yet
 };
 
@@ -316,30 +315,36 @@ class HashUpdater final : public MapUpdater {
     if (table_ && !committed_) --table_->uncommitted;
   }
 
-  // Locks and loads the table. See the header for what `create` changes.
+  // Locks the table and opens it for changes in place. See the header for
+  // what `create` changes.
   absl::Status Open(bool create) {
     for (int attempt = 0; attempt < kLockAttempts; ++attempt) {
       UniqueFd fd(::open(target_.c_str(), O_RDWR | O_CLOEXEC));
       if (!fd.valid()) {
         if (errno != ENOENT) return OpenError(display_, errno);
         if (!create) return OpenError(display_, ENOENT);
-        Adopt(std::make_shared<OpenTable>());
-        table_->settings = DefaultSettings();
-        table_->changed = true;  // a new, possibly empty, table
-        return absl::OkStatus();
-      }
-      struct stat locked, now;
-      if (::fstat(fd.get(), &locked) != 0) return OpenError(display_, errno);
-      if (std::shared_ptr<OpenTable> shared = FindOpenTable(locked.st_dev, locked.st_ino)) {
-        Adopt(std::move(shared));
-        return absl::OkStatus();
-      }
-      if (FlockRetry(fd.get(), LOCK_EX) != 0) {
-        return absl::UnavailableError(
-            absl::StrCat("lock database ", display_, ": ", ErrnoText(errno)));
+        // A new empty table, put in place with link(2), which never
+        // replaces a table another writer made meanwhile.
+        absl::StatusOr<UniqueFd> made = CreateEmpty();
+        if (!made.ok()) return made.status();
+        if (!made->valid()) continue;  // someone else made it: lock theirs
+        fd = *std::move(made);
+      } else {
+        struct stat locked;
+        if (::fstat(fd.get(), &locked) != 0) return OpenError(display_, errno);
+        if (std::shared_ptr<OpenTable> shared = FindOpenTable(locked.st_dev, locked.st_ino)) {
+          Adopt(std::move(shared));
+          return absl::OkStatus();
+        }
+        if (FlockRetry(fd.get(), LOCK_EX) != 0) {
+          return absl::UnavailableError(
+              absl::StrCat("lock database ", display_, ": ", ErrnoText(errno)));
+        }
       }
       // Another writer may have renamed a new file over this one while we
-      // waited for the lock.
+      // waited for the lock (a rebuild does).
+      struct stat locked, now;
+      if (::fstat(fd.get(), &locked) != 0) return OpenError(display_, errno);
       if (::stat(target_.c_str(), &now) != 0 || now.st_dev != locked.st_dev ||
           now.st_ino != locked.st_ino) {
         continue;
@@ -348,8 +353,7 @@ class HashUpdater final : public MapUpdater {
       table->dev = locked.st_dev;
       table->ino = locked.st_ino;
       table->lock = std::move(fd);
-      table->settings = DefaultSettings();
-      if (absl::Status s = Load(*table, create); !s.ok()) return s;
+      if (absl::Status s = Load(*table, locked, create); !s.ok()) return s;
       RegisterOpenTable(table);
       Adopt(std::move(table));
       return absl::OkStatus();
@@ -359,11 +363,39 @@ class HashUpdater final : public MapUpdater {
   }
 
   absl::Status Add(std::string_view key, std::string_view value) override {
-    absl::StatusOr<bool> added =
-        AddRecord(table_->records, key, value, options_, display_, "hash:" + display_);
-    if (!added.ok()) return added.status();
-    table_->changed |= *added;
-    return absl::OkStatus();
+    ProbeKey folded;
+    if (!folded.Prepare(key, options_.fold_case, options_.utf8, options_.utf8_messages,
+                        options_.diagnostics, "hash:" + display_)) {
+      return absl::OkStatus();
+    }
+    const bool nul = options_.nul != NulPolicy::kWithout;
+    std::string stored_key(folded.without_nul());
+    std::string stored_value(value);
+    if (nul) {
+      stored_key.push_back('\0');
+      stored_value.push_back('\0');
+    }
+    BdbHashEditor& editor = *table_->editor;
+    absl::StatusOr<std::optional<std::string>> old = editor.Find(stored_key);
+    if (!old.ok()) return Corrupt(old.status());
+    if (old->has_value()) {
+      std::string message = absl::StrCat(
+          display_, ": duplicate entry: \"",
+          Printable(folded.without_nul(), options_.utf8_messages), "\"");
+      switch (options_.duplicates) {
+        case DuplicatePolicy::kReplace:
+          break;
+        case DuplicatePolicy::kIgnore:
+          return absl::OkStatus();
+        case DuplicatePolicy::kWarn:
+          Warn(options_, message);
+          return absl::OkStatus();
+        case DuplicatePolicy::kFail:
+          return absl::InvalidArgumentError(message);
+      }
+      if (**old == stored_value) return absl::OkStatus();
+    }
+    return Corrupt(editor.Put(stored_key, stored_value));
   }
 
   absl::StatusOr<bool> Delete(std::string_view key) override {
@@ -374,9 +406,10 @@ class HashUpdater final : public MapUpdater {
     for (bool with_nul : {true, false}) {
       if (with_nul ? !probe_.try_with() : !probe_.try_without()) continue;
       std::string stored = with_nul ? *folded + '\0' : *folded;
-      if (table_->records.Erase(stored)) {
+      absl::StatusOr<bool> deleted = table_->editor->Delete(stored);
+      if (!deleted.ok()) return Corrupt(deleted.status());
+      if (*deleted) {
         probe_.Hit(with_nul);
-        table_->changed = true;
         return true;
       }
     }
@@ -388,10 +421,17 @@ class HashUpdater final : public MapUpdater {
     committed_ = true;
     if (--table_->uncommitted > 0) return absl::OkStatus();  // the last one writes
     absl::Status s = absl::OkStatus();
-    if (table_->changed) {
-      s = WriteAndReplace(table_->records, target_, display_, options_,
-                          table_->settings, &table_->lock);
-      if (s.ok()) table_->changed = false;
+    BdbHashEditor& editor = *table_->editor;
+    if (editor.changed()) {
+      s = Corrupt(editor.Commit());
+      if (s.ok() && options_.diagnostics) {
+        const BdbHashEditStats& st = editor.stats();
+        options_.diagnostics(
+            Severity::kVerbose,
+            absl::StrCat("database ", display_, ": changed in place: ", st.pages_written,
+                         " pages rewritten, ", st.pages_appended, " appended, ",
+                         st.pages_freed, " freed"));
+      }
     }
     table_->lock = UniqueFd();
     return s;
@@ -403,24 +443,68 @@ class HashUpdater final : public MapUpdater {
     ++table_->uncommitted;
   }
 
-  // Reads the locked file into `table`.
-  absl::Status Load(OpenTable& table, bool create) {
-    absl::StatusOr<std::string> bytes = ReadWhole(table.lock.get());
-    if (!bytes.ok()) return bytes.status();
-    if (bytes->empty()) {
+  // A damaged table met while changing it.
+  absl::Status Corrupt(const absl::Status& s) const {
+    if (s.code() != absl::StatusCode::kDataLoss) return s;
+    return absl::DataLossError(absl::StrCat("database ", display_, " is corrupt: ",
+                                            s.message()));
+  }
+
+  // Writes an empty table (Postfix's shape, the settings of this process) to
+  // the descriptor `fd`.
+  absl::Status WriteEmpty(int fd) {
+    struct stat st;
+    if (::fstat(fd, &st) != 0) return OpenError(display_, errno);
+    const HashWriteSettings settings = DefaultSettings();
+    BdbHashWriterOptions wo;
+    wo.page_size = settings.page_size != 0
+                       ? settings.page_size
+                       : BdbPageSizeForBlockSize(static_cast<uint64_t>(st.st_blksize));
+    wo.big_endian = settings.big_endian;
+    wo.uid = MakeBdbFileUid(st.st_ino, st.st_dev);
+    FdSink sink(fd, display_);
+    absl::StatusOr<BdbHashWriteStats> stats = WriteBdbHash({}, wo, sink);
+    if (!stats.ok()) return stats.status();
+    if (::fdatasync(fd) != 0) {
+      return absl::UnavailableError(
+          absl::StrCat("fsync database ", display_, ": ", ErrnoText(errno)));
+    }
+    return absl::OkStatus();
+  }
+
+  // Makes a new empty table at target_, locked. An invalid descriptor means
+  // that another writer made one first.
+  absl::StatusOr<UniqueFd> CreateEmpty() {
+    UniqueFd fd;  // locked LOCK_EX by CreateTempFileNear
+    absl::StatusOr<std::string> tmp = CreateTempFileNear(target_, &fd);
+    if (!tmp.ok()) return tmp.status();
+    absl::Status s = WriteEmpty(fd.get());
+    if (s.ok()) s = MatchTargetModeAndOwner(fd.get(), target_, options_.new_file_mode);
+    if (s.ok() && ::link(tmp->c_str(), target_.c_str()) != 0) {
+      if (errno == EEXIST) fd = UniqueFd();
+      else s = OpenError(display_, errno);
+    }
+    ::unlink(tmp->c_str());
+    if (s.ok() && fd.valid()) s = SyncDirectoryOf(target_);
+    if (!s.ok()) return s;
+    return fd;
+  }
+
+  // Opens the locked file for changes.
+  absl::Status Load(OpenTable& table, const struct stat& st, bool create) {
+    if (st.st_size == 0) {
       if (!create) {
         return absl::DataLossError(
             absl::StrCat("open database ", display_, ": ", ErrnoText(EINVAL)));
       }
+      // postmap removes it and makes a new one; the same file will do.
       Warn(options_, absl::StrCat("removing zero-length database file: ", display_));
-      table.changed = true;
-      return absl::OkStatus();
+      if (absl::Status s = WriteEmpty(table.lock.get()); !s.ok()) return s;
     }
-    std::span<const uint8_t> file(reinterpret_cast<const uint8_t*>(bytes->data()),
-                                  bytes->size());
-    absl::StatusOr<BdbHashReader> reader = BdbHashReader::Open(file);
-    if (!reader.ok()) {
-      const absl::Status& s = reader.status();
+    absl::StatusOr<std::unique_ptr<BdbHashEditor>> editor =
+        BdbHashEditor::Open(table.lock.get(), display_);
+    if (!editor.ok()) {
+      const absl::Status& s = editor.status();
       if (s.code() == absl::StatusCode::kInvalidArgument) {
         if (options_.diagnostics) {
           options_.diagnostics(Severity::kError, absl::StrCat(display_, ": ", s.message()));
@@ -428,46 +512,12 @@ class HashUpdater final : public MapUpdater {
         return absl::DataLossError(
             absl::StrCat("open database ", display_, ": ", ErrnoText(EINVAL)));
       }
+      if (s.code() == absl::StatusCode::kDataLoss) return Corrupt(s);
       return absl::Status(s.code(),
                           absl::StrCat("open database ", display_, ": ", s.message()));
     }
-    // The rewrite keeps the file's format.
-    table.settings.page_size = reader->page_size();
-    table.settings.big_endian = reader->big_endian();
-    absl::Status s = reader->ForEach([&](std::string_view key, std::string_view value) {
-      // A damaged file may hold a key twice; the first copy is what a
-      // sequential reader meets first.
-      table.records.Insert(key, value, /*nul=*/false);
-      return true;
-    });
-    if (!s.ok()) {
-      if (s.code() != absl::StatusCode::kDataLoss) return s;
-      return absl::DataLossError(
-          absl::StrCat("database ", display_, " is corrupt: ", s.message()));
-    }
+    table.editor = *std::move(editor);
     return absl::OkStatus();
-  }
-
-  // The whole file behind `fd`.
-  absl::StatusOr<std::string> ReadWhole(int fd) {
-    std::string out;
-    struct stat st;
-    if (::fstat(fd, &st) != 0) return OpenError(display_, errno);
-    out.resize(static_cast<size_t>(st.st_size));
-    size_t done = 0;
-    while (done < out.size()) {
-      ssize_t n = ::pread(fd, out.data() + done, out.size() - done,
-                          static_cast<off_t>(done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        return absl::UnavailableError(
-            absl::StrCat("read database ", display_, ": ", ErrnoText(errno)));
-      }
-      if (n == 0) break;  // shrank, despite the lock: take what is there
-      done += static_cast<size_t>(n);
-    }
-    out.resize(done);
-    return out;
   }
 
   BuildOptions options_;

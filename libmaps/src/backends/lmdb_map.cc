@@ -19,10 +19,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "backends/hash_builder.h"
 #include "file_util.h"
 #include "libmaps/text.h"
 #include "lookup_key.h"
+#include "record_set.h"
 #include "string_view_compat.h"
 
 namespace libmaps::internal {
