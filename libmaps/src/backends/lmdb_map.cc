@@ -20,6 +20,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "file_util.h"
+#include "format/lmdb_reader.h"
 #include "libmaps/text.h"
 #include "lookup_key.h"
 #include "record_set.h"
@@ -332,21 +333,37 @@ class LmdbMap final : public Map {
   }
 
  private:
+  // Every record in key order, read by LmdbReader (format/lmdb_reader.h),
+  // which checks each page it follows: liblmdb's cursor trusts the pages and
+  // a damaged file could crash it. Called under the file's shared lock,
+  // which keeps Postfix's committing writers out; `txn` pins nothing here.
   absl::Status Walk(MDB_txn* txn, MDB_dbi dbi,
                     const std::function<bool(std::string_view, std::string_view)>& fn) const {
-    {
-      MDB_cursor* cursor = nullptr;
-      int rc = mdb_cursor_open(txn, dbi, &cursor);
-      if (rc != 0) return ReadError(rc);
-      MDB_val k, v;
-      for (rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == 0;
-           rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
-        if (!fn(AsCString(View(k)), AsCString(View(v)))) break;
-      }
-      mdb_cursor_close(cursor);
-      if (rc != 0 && rc != MDB_NOTFOUND) return ReadError(rc);
-      return absl::OkStatus();
+    (void)dbi;
+    int fd = -1;
+    if (int rc = mdb_env_get_fd(mdb_txn_env(txn), &fd); rc != 0) return ReadError(rc);
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+      return absl::UnavailableError(
+          absl::StrCat("error reading lmdb:", name(), ": ", std::strerror(errno)));
     }
+    absl::StatusOr<std::unique_ptr<MappedFile>> mapping =
+        MappedFile::Map(fd, static_cast<uint64_t>(st.st_size), path_);
+    if (!mapping.ok()) return mapping.status();
+    absl::StatusOr<LmdbReader> reader = LmdbReader::Open((*mapping)->bytes());
+    absl::Status s = reader.ok() ? reader->ForEach([&](std::string_view k, std::string_view v) {
+      return fn(AsCString(k), AsCString(v));
+    })
+                                 : reader.status();
+    if ((*mapping)->faults() != 0) {
+      return absl::UnavailableError(absl::StrCat("error reading lmdb:", name(),
+                                                 ": the file shrank while it was read"));
+    }
+    if (!s.ok() && s.code() == absl::StatusCode::kDataLoss) {
+      return absl::DataLossError(
+          absl::StrCat("database ", path_, " is corrupt: ", s.message()));
+    }
+    return s;
   }
 
   absl::Status ReadError(int rc) const {
