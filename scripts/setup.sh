@@ -5,7 +5,8 @@
 #   scripts/setup.sh            build dependencies, test oracles, build
 #
 # The test oracles are Debian's postfix (postmap, used as a program only: the
-# mail system is never started), db5.3-util and lmdb-utils.
+# mail system is never started) with postfix-lmdb and postfix-cdb, tinycdb,
+# db5.3-util and lmdb-utils.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +14,7 @@ packages=(
   meson ninja-build pkg-config g++ python3 clang libclang-rt-14-dev
   liblmdb-dev libsodium-dev libabsl-dev libicu-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  postfix postfix-lmdb db5.3-util lmdb-utils libdb5.3-dev strace
+  postfix postfix-lmdb postfix-cdb tinycdb db5.3-util lmdb-utils libdb5.3-dev strace
 )
 
 missing=()

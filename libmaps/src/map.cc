@@ -1,37 +1,13 @@
 #include "libmaps/map.h"
 
-#include <array>
-
 #include "absl/strings/str_cat.h"
-#include "backends/hash_map.h"
-#include "backends/lmdb_map.h"
-#include "backends/texthash_map.h"
+#include "table_types.h"
 #include "string_view_compat.h"
 
 namespace libmaps {
 
 using internal::ToAbsl;
 using internal::ToStd;
-namespace {
-
-using OpenFn = absl::StatusOr<std::unique_ptr<Map>> (*)(std::string_view,
-                                                        const OpenOptions&);
-
-// The backend registry, in the manner of Postfix's dict_open_info[]. A null
-// open function marks a Postfix type that libmaps does not read yet.
-struct BackendInfo {
-  std::string_view type;
-  OpenFn open;
-};
-
-constexpr std::array<BackendInfo, 3> kBackends = {{
-    {"texthash", &internal::OpenTexthashMap},
-    {"hash", &internal::OpenHashMap},
-    {"lmdb", &internal::OpenLmdbMap},
-}};
-
-}  // namespace
-
 Map::~Map() = default;
 
 absl::StatusOr<MapSpec> ParseMapSpec(std::string_view spec,
@@ -58,17 +34,12 @@ absl::StatusOr<std::unique_ptr<Map>> OpenMap(std::string_view spec,
                                              const OpenOptions& options) {
   absl::StatusOr<MapSpec> parsed = ParseMapSpec(spec);
   if (!parsed.ok()) return parsed.status();
-  for (const BackendInfo& backend : kBackends) {
-    if (backend.type != parsed->type) continue;
-    if (backend.open == nullptr) {
-      return absl::UnimplementedError(absl::StrCat(
-          "unsupported dictionary type: ", parsed->type,
-          " (libmaps does not read this type yet)"));
-    }
-    return backend.open(parsed->name, options);
+  const internal::TableBackend* backend = internal::FindBackend(parsed->type);
+  if (backend == nullptr || backend->open == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unsupported dictionary type: ", parsed->type));
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("unsupported dictionary type: ", parsed->type));
+  return backend->open(parsed->name, options);
 }
 
 }  // namespace libmaps

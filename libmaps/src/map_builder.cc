@@ -1,8 +1,8 @@
 #include "libmaps/map_builder.h"
 
 #include "absl/strings/str_cat.h"
-#include "backends/hash_builder.h"
-#include "backends/lmdb_map.h"
+#include "absl/strings/str_replace.h"
+#include "table_types.h"
 #include "string_view_compat.h"
 #include "value_files.h"
 
@@ -15,11 +15,10 @@ MapUpdater::~MapUpdater() = default;
 
 namespace {
 
-absl::Status CannotCreate(const MapSpec& spec) {
-  if (spec.type == "texthash") {
-    return absl::InvalidArgumentError(
-        "unsupported dictionary type: texthash does not support bulk-mode "
-        "creation.");
+absl::Status CannotCreate(const MapSpec& spec, const internal::TableBackend* backend) {
+  if (backend != nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("unsupported dictionary type: ", spec.type,
+                                                   " does not support bulk-mode creation."));
   }
   return absl::InvalidArgumentError(
       absl::StrCat("unsupported dictionary type: ", spec.type, ". Is the postfix-",
@@ -32,26 +31,26 @@ absl::StatusOr<std::unique_ptr<MapBuilder>> NewMapBuilder(
     std::string_view spec, const BuildOptions& options) {
   absl::StatusOr<MapSpec> parsed = ParseMapSpec(spec);
   if (!parsed.ok()) return parsed.status();
-  if (parsed->type == "lmdb") return internal::NewLmdbBuilder(parsed->name, options);
-  if (parsed->type == "hash") return internal::NewHashBuilder(parsed->name, options);
-  return CannotCreate(*parsed);
+  const internal::TableBackend* backend = internal::FindBackend(parsed->type);
+  if (backend == nullptr || backend->build == nullptr) return CannotCreate(*parsed, backend);
+  return backend->build(parsed->name, options);
 }
 
 absl::StatusOr<std::unique_ptr<MapUpdater>> OpenMapUpdater(
     std::string_view spec, const BuildOptions& options, bool create) {
   absl::StatusOr<MapSpec> parsed = ParseMapSpec(spec);
   if (!parsed.ok()) return parsed.status();
-  if (parsed->type == "lmdb") {
-    return internal::OpenLmdbUpdater(parsed->name, options, create);
+  const internal::TableBackend* backend = internal::FindBackend(parsed->type);
+  if (backend == nullptr) return CannotCreate(*parsed, backend);
+  if (backend->update == nullptr) {
+    if (backend->no_update.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          parsed->type, ":", parsed->name, " map requires O_RDONLY access mode"));
+    }
+    return absl::InvalidArgumentError(absl::StrReplaceAll(
+        internal::ToAbsl(backend->no_update), {{"%s", parsed->name}}));
   }
-  if (parsed->type == "hash") {
-    return internal::OpenHashUpdater(parsed->name, options, create);
-  }
-  if (parsed->type == "texthash") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "texthash:", parsed->name, " map requires O_RDONLY access mode"));
-  }
-  return CannotCreate(*parsed);
+  return backend->update(parsed->name, options, create);
 }
 
 absl::Status AddSource(std::string_view text, std::string_view path,

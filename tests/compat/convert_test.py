@@ -136,7 +136,7 @@ def main():
                 fail(f"owner not kept: {p.stderr!r}")
         for args, want in ((["hash:missing", "lmdb"], b"missing.db"),
                            (["hash:owned", "hash"], b"is already of type hash"),
-                           (["hash:owned", "texthash"], b"cmap converts to hash or lmdb"),
+                           (["hash:owned", "texthash"], b"cmap converts to hash, lmdb or cdb"),
                            (["hash:owned"], b"usage: cmap --convert")):
             for leftover in ("missing.lmdb",):
                 if os.path.exists(os.path.join(work, leftover)):

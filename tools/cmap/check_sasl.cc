@@ -173,8 +173,9 @@ class Checker {
       t.type = std::string(rest.substr(0, colon));
       t.name = std::string(rest.substr(colon + 1));
       out_ << "table " << Printable(spec) << (proxied ? " (through proxymap)" : "") << '\n';
-      if (t.type != "hash" && t.type != "lmdb" && t.type != "texthash") {
-        Note("cmap checks hash:, lmdb: and texthash: tables only; " + t.type +
+      const libmaps::TableTypeInfo* info = libmaps::FindTableType(t.type);
+      if (info == nullptr || !info->can_read || !info->can_list) {
+        Note("cmap checks " + CheckableTypes() + " tables only; " + t.type +
              ": tables are not checked");
         unchecked_.push_back(spec);
         continue;
@@ -205,12 +206,27 @@ class Checker {
     }
   }
 
+  // "hash:, lmdb: and texthash:": the types whose tables can be checked.
+  static std::string CheckableTypes() {
+    std::vector<std::string> names;
+    for (const libmaps::TableTypeInfo& info : libmaps::TableTypes()) {
+      if (info.can_read && info.can_list) names.push_back(std::string(info.type) + ":");
+    }
+    std::string out;
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (i > 0) out += i + 1 == names.size() ? " and " : ", ";
+      out += names[i];
+    }
+    return out;
+  }
+
   // The files behind a table: present, compiled after their source, and
   // not readable by other users (the passwords are in both).
   void CheckFiles(const Table& t) {
-    const std::string compiled = t.type == "hash"   ? t.name + ".db"
-                                 : t.type == "lmdb" ? t.name + ".lmdb"
-                                                    : std::string();
+    const libmaps::TableTypeInfo* info = libmaps::FindTableType(t.type);
+    const std::string compiled =
+        info != nullptr && !info->suffix.empty() ? t.name + std::string(info->suffix)
+                                                 : std::string();
     struct stat src, db;
     const bool have_src = ::stat(t.name.c_str(), &src) == 0;
     const bool have_db = !compiled.empty() && ::stat(compiled.c_str(), &db) == 0;

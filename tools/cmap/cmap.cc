@@ -39,7 +39,23 @@ namespace {
 // name as given ("hash:NAME"). Verified on postmap 3.7.11.
 std::string GivenName(const libmaps::Map& map) { return map.type() + ":" + map.name(); }
 std::string DictName(const libmaps::Map& map) {
-  return GivenName(map) + (map.type() == "hash" ? ".db" : "");
+  const libmaps::TableTypeInfo* info = libmaps::FindTableType(map.type());
+  return GivenName(map) +
+         (info != nullptr && info->messages_name_file ? std::string(info->suffix) : "");
+}
+
+// "hash or lmdb": the types a whole table can be copied into.
+std::string ConvertTargets() {
+  std::vector<std::string> names;
+  for (const libmaps::TableTypeInfo& info : libmaps::TableTypes()) {
+    if (info.can_build && !info.suffix.empty()) names.emplace_back(info.type);
+  }
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) out += i + 1 == names.size() ? " or " : ", ";
+    out += names[i];
+  }
+  return out;
 }
 
 constexpr std::string_view kProgram = "cmap";
@@ -671,14 +687,14 @@ int Command::Build(const libmaps::MapSpec& spec) {
   // postmap reads the source before it looks at the type; with -i there is
   // no source file to read.
   auto check_type = [&]() -> int {
-    if (spec.type == "texthash") {
-      return Fatal(
-          "unsupported dictionary type: texthash does not support bulk-mode "
-          "creation.");
-    }
-    if (spec.type != "lmdb" && spec.type != "hash") {
+    const libmaps::TableTypeInfo* info = libmaps::FindTableType(spec.type);
+    if (info == nullptr) {
       return Fatal("unsupported dictionary type: " + spec.type +
                    ". Is the postfix-" + spec.type + " package installed?");
+    }
+    if (!info->can_build) {
+      return Fatal("unsupported dictionary type: " + spec.type +
+                   " does not support bulk-mode creation.");
     }
     return 0;
   };
@@ -812,15 +828,21 @@ int Command::Convert() {
   libmaps::Map* from = MapAt(0, &status);
   if (from == nullptr) return status;
   const std::string& to_type = operands_[1];
-  if (to_type != "hash" && to_type != "lmdb") {
-    return Fatal("cannot convert to \"" + to_type + "\": cmap converts to hash or lmdb");
+  const libmaps::TableTypeInfo* to_info = libmaps::FindTableType(to_type);
+  if (to_info == nullptr || !to_info->can_build || to_info->suffix.empty()) {
+    return Fatal("cannot convert to \"" + to_type + "\": cmap converts to " +
+                 ConvertTargets());
+  }
+  const libmaps::TableTypeInfo* from_info = libmaps::FindTableType(from->type());
+  if (from_info == nullptr || !from_info->can_list) {
+    return Fatal("cannot convert " + from->type() + ":" + from->name() +
+                 ": its records cannot be listed");
   }
   if (to_type == from->type()) {
     return Fatal("table " + from->type() + ":" + from->name() + " is already of type " +
                  to_type);
   }
-  const std::string from_file =
-      from->name() + (from->type() == "hash" ? ".db" : from->type() == "lmdb" ? ".lmdb" : "");
+  const std::string from_file = from->name() + std::string(from_info->suffix);
   struct stat st;
   if (::stat(from_file.c_str(), &st) != 0) {
     return Fatal("stat " + from_file + ": " + std::strerror(errno));

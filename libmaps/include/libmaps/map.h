@@ -240,6 +240,28 @@ struct MapSpec {
 [[nodiscard]] LIBMAPS_EXPORT absl::StatusOr<MapSpec> ParseMapSpec(
     std::string_view spec, std::string_view default_type = {});
 
+// What libmaps can do with one table type: a row of its table of types (as
+// Postfix's dict_open table), the same for the library and cmap.
+struct TableTypeInfo {
+  std::string_view type;    // "hash"
+  // Appended to a table's name to give its file ("hash:/etc/postfix/access"
+  // is /etc/postfix/access.db); empty when the name is the file itself
+  // (texthash:) or there is no file.
+  std::string_view suffix;
+  bool can_read = false;    // OpenMap: -q, -q -
+  bool can_list = false;    // Map::ForEach: -s, a source for --convert
+  bool can_build = false;   // NewMapBuilder: postmap TYPE:NAME
+  bool can_update = false;  // OpenMapUpdater: -i, -d
+  // Postfix's messages name the table by its file ("table hash:x.db: ..."),
+  // not by the name as given.
+  bool messages_name_file = false;
+};
+
+// The row for `type`, or null for a type libmaps does not know.
+[[nodiscard]] LIBMAPS_EXPORT const TableTypeInfo* FindTableType(std::string_view type);
+// Every row, in a fixed order.
+[[nodiscard]] LIBMAPS_EXPORT std::span<const TableTypeInfo> TableTypes();
+
 // Opens the map named by `spec` ("type:name"). Errors:
 //   kInvalidArgument    malformed spec; unsupported dictionary type: <type>
 //   kNotFound           the file does not exist

@@ -1,0 +1,72 @@
+#include "table_types.h"
+
+#include <array>
+
+#include "backends/cdb_map.h"
+#include "backends/hash_builder.h"
+#include "backends/hash_map.h"
+#include "backends/lmdb_map.h"
+#include "backends/texthash_map.h"
+
+namespace libmaps::internal {
+namespace {
+
+// One row per type. The capability flags follow from the functions.
+constexpr TableBackend Row(std::string_view type, std::string_view suffix, OpenFn open,
+                           bool can_list, BuildFn build, UpdateFn update,
+                           bool messages_name_file, std::string_view no_update = {}) {
+  TableBackend b;
+  b.info.type = type;
+  b.info.suffix = suffix;
+  b.info.can_read = open != nullptr;
+  b.info.can_list = can_list;
+  b.info.can_build = build != nullptr;
+  b.info.can_update = update != nullptr;
+  b.info.messages_name_file = messages_name_file;
+  b.open = open;
+  b.build = build;
+  b.update = update;
+  b.no_update = no_update;
+  return b;
+}
+
+const std::array<TableBackend, 4> kBackends = {{
+    Row("texthash", "", &OpenTexthashMap, true, nullptr, nullptr, false),
+    Row("hash", ".db", &OpenHashMap, true, &NewHashBuilder, &OpenHashUpdater, true),
+    Row("lmdb", ".lmdb", &OpenLmdbMap, true, &NewLmdbBuilder, &OpenLmdbUpdater, false),
+    Row("cdb", ".cdb", &OpenCdbMap, true, &NewCdbBuilder, nullptr, true,
+        "dict_cdb_open: inappropriate open flags for cdb database - specify O_RDONLY or "
+        "O_WRONLY|O_CREAT|O_TRUNC"),
+}};
+
+const std::array<TableTypeInfo, kBackends.size()> kInfos = [] {
+  std::array<TableTypeInfo, kBackends.size()> infos;
+  for (size_t i = 0; i < kBackends.size(); ++i) infos[i] = kBackends[i].info;
+  return infos;
+}();
+
+}  // namespace
+
+const TableBackend* FindBackend(std::string_view type) {
+  for (const TableBackend& b : kBackends) {
+    if (b.info.type == type) return &b;
+  }
+  return nullptr;
+}
+
+std::span<const TableBackend> Backends() { return kBackends; }
+
+}  // namespace libmaps::internal
+
+namespace libmaps {
+
+const TableTypeInfo* FindTableType(std::string_view type) {
+  for (const TableTypeInfo& info : internal::kInfos) {
+    if (info.type == type) return &info;
+  }
+  return nullptr;
+}
+
+std::span<const TableTypeInfo> TableTypes() { return internal::kInfos; }
+
+}  // namespace libmaps
