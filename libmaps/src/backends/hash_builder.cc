@@ -127,6 +127,18 @@ absl::StatusOr<UniqueFd> LockTableFile(const std::string& path,
       absl::StrCat("database ", display, " keeps changing; try again later"));
 }
 
+// The writer's options for a new file `st` (its inode and block size) under
+// `settings`.
+BdbHashWriterOptions WriterOptions(const HashWriteSettings& settings, const struct stat& st) {
+  BdbHashWriterOptions wo;
+  wo.page_size = settings.page_size != 0
+                     ? settings.page_size
+                     : BdbPageSizeForBlockSize(static_cast<uint64_t>(st.st_blksize));
+  wo.big_endian = settings.big_endian;
+  wo.uid = MakeBdbFileUid(st.st_ino, st.st_dev);
+  return wo;
+}
+
 // Writes the bytes of the file to a descriptor with pwrite(2).
 class FdSink final : public BdbFileSink {
  public:
@@ -194,12 +206,7 @@ absl::Status WriteAndReplace(RecordSet& records, const std::string& target,
       return absl::UnavailableError(
           absl::StrCat("stat ", *tmp, ": ", ErrnoText(errno)));
     }
-    BdbHashWriterOptions wo;
-    wo.page_size = settings.page_size != 0
-                       ? settings.page_size
-                       : BdbPageSizeForBlockSize(static_cast<uint64_t>(st.st_blksize));
-    wo.big_endian = settings.big_endian;
-    wo.uid = MakeBdbFileUid(st.st_ino, st.st_dev);
+    const BdbHashWriterOptions wo = WriterOptions(settings, st);
     std::vector<BdbRecord> live;
     std::vector<uint32_t> hashes;
     records.Live(&live, &hashes);
@@ -455,13 +462,7 @@ class HashUpdater final : public MapUpdater {
   absl::Status WriteEmpty(int fd) {
     struct stat st;
     if (::fstat(fd, &st) != 0) return OpenError(display_, errno);
-    const HashWriteSettings settings = DefaultSettings();
-    BdbHashWriterOptions wo;
-    wo.page_size = settings.page_size != 0
-                       ? settings.page_size
-                       : BdbPageSizeForBlockSize(static_cast<uint64_t>(st.st_blksize));
-    wo.big_endian = settings.big_endian;
-    wo.uid = MakeBdbFileUid(st.st_ino, st.st_dev);
+    const BdbHashWriterOptions wo = WriterOptions(DefaultSettings(), st);
     FdSink sink(fd, display_);
     absl::StatusOr<BdbHashWriteStats> stats = WriteBdbHash({}, wo, sink);
     if (!stats.ok()) return stats.status();
