@@ -30,9 +30,10 @@ constexpr TableBackend Row(std::string_view type, std::string_view suffix, OpenF
   return b;
 }
 
-const std::array<TableBackend, 4> kBackends = {{
+const std::array<TableBackend, 5> kBackends = {{
     Row("texthash", "", &OpenTexthashMap, true, nullptr, nullptr, false),
     Row("hash", ".db", &OpenHashMap, true, &NewHashBuilder, &OpenHashUpdater, true),
+    Row("btree", ".db", &OpenBtreeMap, true, &NewBtreeBuilder, &OpenBtreeUpdater, true),
     Row("lmdb", ".lmdb", &OpenLmdbMap, true, &NewLmdbBuilder, &OpenLmdbUpdater, false),
     Row("cdb", ".cdb", &OpenCdbMap, true, &NewCdbBuilder, nullptr, true,
         "dict_cdb_open: inappropriate open flags for cdb database - specify O_RDONLY or "

@@ -74,7 +74,9 @@ def main():
         with open(os.path.join(work, "conf", "main.cf"), "w") as f:
             f.write("compatibility_level = 3.6\n")
         text, keys = make_source(rng, 2000)
-        for from_type, to_type in (("hash", "lmdb"), ("lmdb", "hash")):
+        ext = {"hash": ".db", "btree": ".db", "lmdb": ".lmdb"}
+        for from_type, to_type in (("hash", "lmdb"), ("lmdb", "hash"), ("btree", "lmdb"),
+                                   ("lmdb", "btree"), ("hash", "btree"), ("btree", "hash")):
             for flags in ([], ["-f"], ["-n"], ["-u", "-f"]):
                 for mode in (0o600, 0o640):
                     cases += 1
@@ -88,6 +90,11 @@ def main():
                         fail(f"{name}: postmap failed: {err!r}")
                         continue
                     os.unlink(src)  # the source is lost
+                    # hash: and btree: share NAME.db: keep the old table
+                    # under another name to compare with.
+                    ref = "ref-" + name
+                    shutil.copy2(os.path.join(work, name + ext[from_type]),
+                                 os.path.join(work, ref + ext[from_type]))
                     p = subprocess.run([cmap, "--convert", "-c", "conf", f"{from_type}:{name}",
                                         to_type], cwd=work, capture_output=True, timeout=120)
                     if p.returncode != 0:
@@ -96,12 +103,11 @@ def main():
                     if (f"cmap: converted {from_type}:{name} (2000 records) to "
                             f"{to_type}:{name}").encode() not in p.stdout:
                         fail(f"{name}: summary line: {p.stdout!r}")
-                    ra, a, _ = dump(work, f"{from_type}:{name}")
+                    ra, a, _ = dump(work, f"{from_type}:{ref}")
                     rb, b, _ = dump(work, f"{to_type}:{name}")
                     if ra != 0 or rb != 0 or a != b:
                         fail(f"{name}: postmap -s differs between {from_type} and {to_type}")
-                    ext = {"hash": ".db", "lmdb": ".lmdb"}
-                    m_old = os.stat(os.path.join(work, name + ext[from_type])).st_mode & 0o777
+                    m_old = os.stat(os.path.join(work, ref + ext[from_type])).st_mode & 0o777
                     m_new = os.stat(os.path.join(work, name + ext[to_type])).st_mode & 0o777
                     if m_old != m_new:
                         fail(f"{name}: mode {m_old:o} became {m_new:o}")
@@ -110,7 +116,7 @@ def main():
                     queries = "\n".join(k.swapcase() if i % 2 else k
                                         for i, k in enumerate(keys[:400])) + "\n"
                     qa = postmap(work, *(["-f"] if "-f" in flags else []), "-q", "-",
-                                 f"{from_type}:{name}", stdin=queries.encode())
+                                 f"{from_type}:{ref}", stdin=queries.encode())
                     qb = postmap(work, *(["-f"] if "-f" in flags else []), "-q", "-",
                                  f"{to_type}:{name}", stdin=queries.encode())
                     if qa[1] != qb[1] or not qa[1]:
@@ -136,7 +142,7 @@ def main():
                 fail(f"owner not kept: {p.stderr!r}")
         for args, want in ((["hash:missing", "lmdb"], b"missing.db"),
                            (["hash:owned", "hash"], b"is already of type hash"),
-                           (["hash:owned", "texthash"], b"cmap converts to hash, lmdb or cdb"),
+                           (["hash:owned", "texthash"], b"cmap converts to hash, btree, lmdb or cdb"),
                            (["hash:owned"], b"usage: cmap --convert")):
             for leftover in ("missing.lmdb",):
                 if os.path.exists(os.path.join(work, leftover)):

@@ -852,6 +852,7 @@ int Command::Convert() {
   options.utf8 = false;       // bytes as stored
   options.duplicates = libmaps::DuplicatePolicy::kWarn;
   options.nul = libmaps::NulPolicy::kProbe;
+  options.replace_other_bdb_type = true;  // hash: <-> btree: share NAME.db
   EffectiveIds ids(&st, keep_root_);
   const std::string to_spec = to_type + ":" + from->name();
   auto builder = libmaps::NewMapBuilder(to_spec, options);

@@ -41,6 +41,11 @@ struct BuildOptions {
   // Permission bits for a table that does not exist yet. An existing table
   // keeps its mode and owner.
   mode_t new_file_mode = 0644;
+  // Commit() refuses to replace a file of another type that has the table's
+  // file name (a btree .db under hash:NAME, as postmap does). With this set
+  // it replaces a Berkeley DB file of the other kind: cmap --convert between
+  // hash: and btree:, which share the .db suffix.
+  bool replace_other_bdb_type = false;
   DiagnosticSink diagnostics;
 };
 

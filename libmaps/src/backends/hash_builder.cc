@@ -21,6 +21,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "file_util.h"
+#include "format/bdb_btree_editor.h"
+#include "format/bdb_btree_writer.h"
+#include "format/bdb_editor.h"
 #include "format/bdb_hash_editor.h"
 #include "format/bdb_hash_reader.h"
 #include "format/bdb_hash_writer.h"
@@ -72,7 +75,7 @@ struct OpenTable {
   dev_t dev = 0;
   ino_t ino = 0;
   UniqueFd lock;  // flock(LOCK_EX) on the table file, and the file
-  std::unique_ptr<BdbHashEditor> editor;
+  std::unique_ptr<BdbEditor> editor;
   int uncommitted = 0;  // updaters that have not committed yet
 };
 
@@ -162,30 +165,90 @@ class FdSink final : public BdbFileSink {
   const std::string& display_;
 };
 
+// What differs between the Berkeley DB types: the file's magic number, how
+// a whole file is written and how one is changed in place.
+struct BdbFlavor {
+  std::string_view type;  // "hash", "btree"
+  uint32_t magic;
+  // Writes a whole file of `live` (in insertion order; `hashes` are their
+  // keys' libdb hashes) and returns a line for the verbose log.
+  absl::StatusOr<std::string> (*write)(std::vector<BdbRecord>& live,
+                                       std::span<const uint32_t> hashes,
+                                       const HashWriteSettings& settings,
+                                       const struct stat& st, BdbFileSink& sink);
+  absl::StatusOr<std::unique_ptr<BdbEditor>> (*open_editor)(int fd,
+                                                           std::string_view display);
+};
+
+absl::StatusOr<std::string> WriteHashFile(std::vector<BdbRecord>& live,
+                                          std::span<const uint32_t> hashes,
+                                          const HashWriteSettings& settings,
+                                          const struct stat& st, BdbFileSink& sink) {
+  const BdbHashWriterOptions wo = WriterOptions(settings, st);
+  absl::StatusOr<BdbHashWriteStats> stats = WriteBdbHash(live, wo, sink, hashes);
+  if (!stats.ok()) return stats.status();
+  return absl::StrCat(live.size(), " records, ", stats->buckets, " buckets, ", stats->pages,
+                      " pages of ", wo.page_size, " bytes (", stats->chained_pages,
+                      " chained, ", stats->overflow_pages, " overflow)");
+}
+
+absl::StatusOr<std::unique_ptr<BdbEditor>> OpenHashEditor(int fd, std::string_view display) {
+  absl::StatusOr<std::unique_ptr<BdbHashEditor>> editor = BdbHashEditor::Open(fd, display);
+  if (!editor.ok()) return editor.status();
+  return std::unique_ptr<BdbEditor>(*std::move(editor));
+}
+
+absl::StatusOr<std::string> WriteBtreeFile(std::vector<BdbRecord>& live,
+                                           std::span<const uint32_t> /*hashes*/,
+                                           const HashWriteSettings& settings,
+                                           const struct stat& st, BdbFileSink& sink) {
+  const BdbHashWriterOptions hwo = WriterOptions(settings, st);
+  BdbBtreeWriterOptions wo;
+  wo.page_size = hwo.page_size;
+  wo.big_endian = hwo.big_endian;
+  wo.uid = hwo.uid;
+  SortBdbRecords(live);
+  absl::StatusOr<BdbBtreeWriteStats> stats = WriteBdbBtree(live, wo, sink);
+  if (!stats.ok()) return stats.status();
+  return absl::StrCat(live.size(), " records, ", stats->levels, " levels, ",
+                      stats->leaf_pages, " leaf pages, ", stats->internal_pages,
+                      " internal, ", stats->overflow_pages, " overflow, of ", wo.page_size,
+                      " bytes");
+}
+
+constexpr BdbFlavor kHashFlavor = {"hash", bdb::kHashMagic, &WriteHashFile, &OpenHashEditor};
+constexpr BdbFlavor kBtreeFlavor = {"btree", bdb::kBtreeMagic, &WriteBtreeFile,
+                                    &BdbBtreeEditor::Open};
+
 // Whether a build may replace `target` (the file behind `display`): it does
 // not exist, is empty (postmap removes such a table), or is a Berkeley DB
-// hash file, in either byte order. Anything else (a symbolic link to the
+// file of the flavor's type (of either kind with
+// options.replace_other_bdb_type), in either byte order. Anything else (a symbolic link to the
 // wrong file, a btree .db, another program's file) is refused with the
 // message postmap's readers give, and a line saying why.
 absl::Status CheckReplaceable(const std::string& target, const std::string& display,
-                              const BuildOptions& options) {
+                              const BuildOptions& options, const BdbFlavor& flavor) {
   struct stat st;
   if (::stat(target.c_str(), &st) != 0) return absl::OkStatus();
   if (S_ISREG(st.st_mode) && st.st_size == 0) return absl::OkStatus();
-  bool is_hash = false;
+  bool replaceable = false;
   if (S_ISREG(st.st_mode)) {
     UniqueFd fd(::open(target.c_str(), O_RDONLY | O_CLOEXEC));
     uint8_t head[16];
     if (fd.valid() && ::pread(fd.get(), head, sizeof head, 0) == sizeof head) {
-      is_hash = bdb::LoadLe32(head + bdb::kMetaMagic) == bdb::kHashMagic ||
-                bdb::LoadBe32(head + bdb::kMetaMagic) == bdb::kHashMagic;
+      for (uint32_t magic : {bdb::LoadLe32(head + bdb::kMetaMagic),
+                             bdb::LoadBe32(head + bdb::kMetaMagic)}) {
+        replaceable = replaceable || magic == flavor.magic ||
+                  (options.replace_other_bdb_type &&
+                   (magic == bdb::kHashMagic || magic == bdb::kBtreeMagic));
+      }
     }
   }
-  if (is_hash) return absl::OkStatus();
+  if (replaceable) return absl::OkStatus();
   if (options.diagnostics) {
     options.diagnostics(Severity::kError,
-                        absl::StrCat(display, ": not a Berkeley DB hash file; "
-                                              "cmap does not replace it"));
+                        absl::StrCat(display, ": not a Berkeley DB ", ToAbsl(flavor.type),
+                                     " file; cmap does not replace it"));
   }
   return absl::DataLossError(absl::StrCat("open database ", display, ": ", ErrnoText(EINVAL)));
 }
@@ -196,7 +259,8 @@ absl::Status CheckReplaceable(const std::string& target, const std::string& disp
 // taken here. `display` is the table's file name for messages.
 absl::Status WriteAndReplace(RecordSet& records, const std::string& target,
                              const std::string& display, const BuildOptions& options,
-                             const HashWriteSettings& settings, UniqueFd* held_lock) {
+                             const HashWriteSettings& settings, UniqueFd* held_lock,
+                             const BdbFlavor& flavor) {
   UniqueFd tmp_fd;
   absl::StatusOr<std::string> tmp = CreateTempFileNear(target, &tmp_fd);
   if (!tmp.ok()) return tmp.status();
@@ -206,25 +270,20 @@ absl::Status WriteAndReplace(RecordSet& records, const std::string& target,
       return absl::UnavailableError(
           absl::StrCat("stat ", *tmp, ": ", ErrnoText(errno)));
     }
-    const BdbHashWriterOptions wo = WriterOptions(settings, st);
     std::vector<BdbRecord> live;
     std::vector<uint32_t> hashes;
     records.Live(&live, &hashes);
     FdSink sink(tmp_fd.get(), display);
-    absl::StatusOr<BdbHashWriteStats> stats = WriteBdbHash(live, wo, sink, hashes);
-    if (!stats.ok()) {
-      if (stats.status().code() == absl::StatusCode::kUnavailable) return stats.status();
-      return absl::Status(stats.status().code(),
+    absl::StatusOr<std::string> summary = flavor.write(live, hashes, settings, st, sink);
+    if (!summary.ok()) {
+      if (summary.status().code() == absl::StatusCode::kUnavailable) return summary.status();
+      return absl::Status(summary.status().code(),
                           absl::StrCat("write database ", display, ": ",
-                                       stats.status().message()));
+                                       summary.status().message()));
     }
     if (options.diagnostics) {
-      options.diagnostics(
-          Severity::kVerbose,
-          absl::StrCat("database ", display, ": ", live.size(), " records, ",
-                       stats->buckets, " buckets, ", stats->pages, " pages of ",
-                       wo.page_size, " bytes (", stats->chained_pages, " chained, ",
-                       stats->overflow_pages, " overflow)"));
+      options.diagnostics(Severity::kVerbose,
+                          absl::StrCat("database ", display, ": ", *summary));
     }
     mode_t narrowed = 0;
     if (absl::Status m = MatchTargetModeAndOwner(tmp_fd.get(), target,
@@ -278,15 +337,16 @@ absl::StatusOr<bool> AddRecord(RecordSet& records, std::string_view key,
   return false;
 }
 
-class HashBuilder final : public MapBuilder {
+class BdbBuilder final : public MapBuilder {
  public:
-  HashBuilder(std::string name, const BuildOptions& options,
-              const HashWriteSettings& settings)
-      : MapBuilder("hash", std::move(name)),
+  BdbBuilder(const BdbFlavor& flavor, std::string name, const BuildOptions& options,
+             const HashWriteSettings& settings)
+      : MapBuilder(std::string(flavor.type), std::move(name)),
+        flavor_(flavor),
         options_(options),
         settings_(settings),
         display_(this->name() + ".db"),
-        table_("hash:" + display_) {}
+        table_(absl::StrCat(ToAbsl(flavor.type), ":", display_)) {}
 
   absl::Status Add(std::string_view key, std::string_view value) override {
     absl::StatusOr<bool> added =
@@ -297,28 +357,32 @@ class HashBuilder final : public MapBuilder {
   absl::Status Commit() override {
     UniqueFd lock;
     const std::string target = ResolveTarget(display_);
-    if (absl::Status s = CheckReplaceable(target, display_, options_); !s.ok()) return s;
-    return WriteAndReplace(records_, target, display_, options_, settings_, &lock);
+    if (absl::Status s = CheckReplaceable(target, display_, options_, flavor_); !s.ok()) {
+      return s;
+    }
+    return WriteAndReplace(records_, target, display_, options_, settings_, &lock, flavor_);
   }
 
  private:
+  const BdbFlavor& flavor_;
   BuildOptions options_;
   HashWriteSettings settings_;
   std::string display_;  // NAME.db
-  std::string table_;    // hash:NAME.db, for messages
+  std::string table_;    // TYPE:NAME.db, for messages
   RecordSet records_;
 };
 
-class HashUpdater final : public MapUpdater {
+class BdbUpdater final : public MapUpdater {
  public:
-  HashUpdater(std::string name, const BuildOptions& options)
-      : MapUpdater("hash", std::move(name)),
+  BdbUpdater(const BdbFlavor& flavor, std::string name, const BuildOptions& options)
+      : MapUpdater(std::string(flavor.type), std::move(name)),
+        flavor_(flavor),
         options_(options),
         display_(this->name() + ".db"),
         target_(ResolveTarget(display_)),
         probe_(options.nul) {}
 
-  ~HashUpdater() override {
+  ~BdbUpdater() override {
     if (table_ && !committed_) --table_->uncommitted;
   }
 
@@ -372,7 +436,7 @@ class HashUpdater final : public MapUpdater {
   absl::Status Add(std::string_view key, std::string_view value) override {
     ProbeKey folded;
     if (!folded.Prepare(key, options_.fold_case, options_.utf8, options_.utf8_messages,
-                        options_.diagnostics, "hash:" + display_)) {
+                        options_.diagnostics, table())) {
       return absl::OkStatus();
     }
     const bool nul = options_.nul != NulPolicy::kWithout;
@@ -382,7 +446,7 @@ class HashUpdater final : public MapUpdater {
       stored_key.push_back('\0');
       stored_value.push_back('\0');
     }
-    BdbHashEditor& editor = *table_->editor;
+    BdbEditor& editor = *table_->editor;
     absl::StatusOr<std::optional<std::string>> old = editor.Find(stored_key);
     if (!old.ok()) return Corrupt(old.status());
     if (old->has_value()) {
@@ -408,7 +472,7 @@ class HashUpdater final : public MapUpdater {
   absl::StatusOr<bool> Delete(std::string_view key) override {
     std::optional<std::string> folded =
         PrepareKey(key, options_.fold_case, options_.utf8, options_.utf8_messages,
-                   options_.diagnostics, "hash:" + display_);
+                   options_.diagnostics, table());
     if (!folded) return false;
     for (bool with_nul : {true, false}) {
       if (with_nul ? !probe_.try_with() : !probe_.try_without()) continue;
@@ -428,16 +492,12 @@ class HashUpdater final : public MapUpdater {
     committed_ = true;
     if (--table_->uncommitted > 0) return absl::OkStatus();  // the last one writes
     absl::Status s = absl::OkStatus();
-    BdbHashEditor& editor = *table_->editor;
+    BdbEditor& editor = *table_->editor;
     if (editor.changed()) {
       s = Corrupt(editor.Commit());
       if (s.ok() && options_.diagnostics) {
-        const BdbHashEditStats& st = editor.stats();
-        options_.diagnostics(
-            Severity::kVerbose,
-            absl::StrCat("database ", display_, ": changed in place: ", st.pages_written,
-                         " pages rewritten, ", st.pages_appended, " appended, ",
-                         st.pages_freed, " freed"));
+        options_.diagnostics(Severity::kVerbose,
+                             absl::StrCat("database ", display_, ": ", editor.Summary()));
       }
     }
     table_->lock = UniqueFd();
@@ -445,6 +505,8 @@ class HashUpdater final : public MapUpdater {
   }
 
  private:
+  std::string table() const { return absl::StrCat(ToAbsl(flavor_.type), ":", display_); }
+
   void Adopt(std::shared_ptr<OpenTable> table) {
     table_ = std::move(table);
     ++table_->uncommitted;
@@ -462,10 +524,10 @@ class HashUpdater final : public MapUpdater {
   absl::Status WriteEmpty(int fd) {
     struct stat st;
     if (::fstat(fd, &st) != 0) return OpenError(display_, errno);
-    const BdbHashWriterOptions wo = WriterOptions(DefaultSettings(), st);
     FdSink sink(fd, display_);
-    absl::StatusOr<BdbHashWriteStats> stats = WriteBdbHash({}, wo, sink);
-    if (!stats.ok()) return stats.status();
+    std::vector<BdbRecord> none;
+    absl::StatusOr<std::string> written = flavor_.write(none, {}, DefaultSettings(), st, sink);
+    if (!written.ok()) return written.status();
     if (::fdatasync(fd) != 0) {
       return absl::UnavailableError(
           absl::StrCat("fsync database ", display_, ": ", ErrnoText(errno)));
@@ -502,8 +564,8 @@ class HashUpdater final : public MapUpdater {
       Warn(options_, absl::StrCat("removing zero-length database file: ", display_));
       if (absl::Status s = WriteEmpty(table.lock.get()); !s.ok()) return s;
     }
-    absl::StatusOr<std::unique_ptr<BdbHashEditor>> editor =
-        BdbHashEditor::Open(table.lock.get(), display_);
+    absl::StatusOr<std::unique_ptr<BdbEditor>> editor =
+        flavor_.open_editor(table.lock.get(), display_);
     if (!editor.ok()) {
       const absl::Status& s = editor.status();
       if (s.code() == absl::StatusCode::kInvalidArgument) {
@@ -521,6 +583,7 @@ class HashUpdater final : public MapUpdater {
     return absl::OkStatus();
   }
 
+  const BdbFlavor& flavor_;
   BuildOptions options_;
   std::string display_;  // NAME.db
   std::string target_;   // the file behind it
@@ -541,10 +604,13 @@ absl::StatusOr<std::unique_ptr<MapBuilder>> NewHashBuilder(std::string_view name
   return NewHashBuilder(name, options, DefaultSettings());
 }
 
-absl::StatusOr<std::unique_ptr<MapBuilder>> NewHashBuilder(
-    std::string_view name, const BuildOptions& options,
-    const HashWriteSettings& settings) {
-  auto builder = std::make_unique<HashBuilder>(std::string(name), options, settings);
+namespace {
+
+absl::StatusOr<std::unique_ptr<MapBuilder>> NewBdbBuilder(const BdbFlavor& flavor,
+                                                          std::string_view name,
+                                                          const BuildOptions& options,
+                                                          const HashWriteSettings& settings) {
+  auto builder = std::make_unique<BdbBuilder>(flavor, std::string(name), options, settings);
   // postmap removes a zero-length table before it reads the source; the
   // rename at Commit() replaces it here.
   if (IsZeroLengthFile(builder->name() + ".db")) {
@@ -554,12 +620,38 @@ absl::StatusOr<std::unique_ptr<MapBuilder>> NewHashBuilder(
   return builder;
 }
 
+absl::StatusOr<std::unique_ptr<MapUpdater>> OpenBdbUpdater(const BdbFlavor& flavor,
+                                                           std::string_view name,
+                                                           const BuildOptions& options,
+                                                           bool create) {
+  auto updater = std::make_unique<BdbUpdater>(flavor, std::string(name), options);
+  if (absl::Status s = updater->Open(create); !s.ok()) return s;
+  return updater;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<MapBuilder>> NewHashBuilder(
+    std::string_view name, const BuildOptions& options,
+    const HashWriteSettings& settings) {
+  return NewBdbBuilder(kHashFlavor, name, options, settings);
+}
+
 absl::StatusOr<std::unique_ptr<MapUpdater>> OpenHashUpdater(std::string_view name,
                                                             const BuildOptions& options,
                                                             bool create) {
-  auto updater = std::make_unique<HashUpdater>(std::string(name), options);
-  if (absl::Status s = updater->Open(create); !s.ok()) return s;
-  return updater;
+  return OpenBdbUpdater(kHashFlavor, name, options, create);
+}
+
+absl::StatusOr<std::unique_ptr<MapBuilder>> NewBtreeBuilder(std::string_view name,
+                                                            const BuildOptions& options) {
+  return NewBdbBuilder(kBtreeFlavor, name, options, DefaultSettings());
+}
+
+absl::StatusOr<std::unique_ptr<MapUpdater>> OpenBtreeUpdater(std::string_view name,
+                                                             const BuildOptions& options,
+                                                             bool create) {
+  return OpenBdbUpdater(kBtreeFlavor, name, options, create);
 }
 
 }  // namespace libmaps::internal

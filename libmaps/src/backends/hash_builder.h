@@ -1,4 +1,4 @@
-// hash: building and changing Postfix's Berkeley DB hash tables natively
+// hash: and btree: building and changing Postfix's Berkeley DB tables natively
 // (format/bdb_hash_writer.h writes the file; libdb is never used).
 //
 // NewHashBuilder("/etc/postfix/access", options) collects records and, on
@@ -92,6 +92,15 @@ struct HashWriteSettings {
     const HashWriteSettings& settings);
 
 [[nodiscard]] absl::StatusOr<std::unique_ptr<MapUpdater>> OpenHashUpdater(
+    std::string_view name, const BuildOptions& options, bool create);
+
+// btree: everything above holds, with a btree file (format/bdb_btree_writer.h:
+// records in key order, full pages) for the hash file, and
+// format/bdb_btree_editor.h for the in-place changes (copy-on-write of the
+// whole tree inside the same inode, still under Postfix's lock).
+[[nodiscard]] absl::StatusOr<std::unique_ptr<MapBuilder>> NewBtreeBuilder(
+    std::string_view name, const BuildOptions& options);
+[[nodiscard]] absl::StatusOr<std::unique_ptr<MapUpdater>> OpenBtreeUpdater(
     std::string_view name, const BuildOptions& options, bool create);
 
 // Test-only: the settings NewHashBuilder(name, options) and updaters that

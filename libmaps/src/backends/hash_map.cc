@@ -14,11 +14,13 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "file_util.h"
+#include "format/bdb_btree_reader.h"
 #include "format/bdb_hash_reader.h"
 #include "libmaps/text.h"
 #include "lookup_key.h"
@@ -47,6 +49,7 @@ bool SameTime(const timespec& a, const timespec& b) {
 
 // One open file description of the .db file, its mapping and the reader over
 // it: a consistent view of the file as it was when it was opened.
+template <typename Reader>
 class Snapshot {
  public:
   enum class State {
@@ -64,7 +67,7 @@ class Snapshot {
   static absl::StatusOr<std::shared_ptr<Snapshot>> Open(const std::string& path,
                                                         const DiagnosticSink& sink);
 
-  const BdbHashReader& reader() const { return *reader_; }
+  const Reader& reader() const { return *reader_; }
   // Before many lookups: the whole file in the page tables at once.
   void Populate() {
     std::call_once(populated_, [this] { mapping_->Populate(); });
@@ -109,13 +112,14 @@ class Snapshot {
   int fd_ = -1;
   struct stat st_;
   std::unique_ptr<MappedFile> mapping_;
-  std::optional<BdbHashReader> reader_;
+  std::optional<Reader> reader_;
   std::mutex lock_mu_;
   int holders_ = 0;
   std::once_flag populated_;
 };
 
-absl::StatusOr<std::shared_ptr<Snapshot>> Snapshot::Open(
+template <typename Reader>
+absl::StatusOr<std::shared_ptr<Snapshot<Reader>>> Snapshot<Reader>::Open(
     const std::string& path, const DiagnosticSink& sink) {
   std::shared_ptr<Snapshot> snap(new Snapshot(path));
   const std::string what = absl::StrCat("open database ", path, ": ");
@@ -143,8 +147,7 @@ absl::StatusOr<std::shared_ptr<Snapshot>> Snapshot::Open(
       snap->fd_, static_cast<uint64_t>(snap->st_.st_size), path);
   if (!mapping.ok()) return mapping.status();
   snap->mapping_ = *std::move(mapping);
-  absl::StatusOr<BdbHashReader> reader =
-      BdbHashReader::Open(snap->mapping_->bytes());
+  absl::StatusOr<Reader> reader = Reader::Open(snap->mapping_->bytes());
   if (snap->read_failed()) {
     return absl::UnavailableError(
         absl::StrCat("read database ", path, ": the file shrank while it was opened"));
@@ -152,7 +155,7 @@ absl::StatusOr<std::shared_ptr<Snapshot>> Snapshot::Open(
   if (!reader.ok()) {
     const absl::Status& s = reader.status();
     if (s.code() == absl::StatusCode::kInvalidArgument) {
-      // Not a hash database at all. postmap says just this; the reason is
+      // Not a database of this type at all. postmap says just this; the reason is
       // worth a line of its own, as libdb prints one.
       if (sink) sink(Severity::kError, absl::StrCat(path, ": ", s.message()));
       return absl::DataLossError(what + ErrnoText(EINVAL));
@@ -165,7 +168,10 @@ absl::StatusOr<std::shared_ptr<Snapshot>> Snapshot::Open(
 }
 
 // Holds a snapshot's shared lock for as long as it lives.
+template <typename Reader>
 class LockedSnapshot {
+  using Snapshot = internal::Snapshot<Reader>;
+
  public:
   LockedSnapshot() = default;
   explicit LockedSnapshot(std::shared_ptr<Snapshot> snap) : snap_(std::move(snap)) {}
@@ -196,11 +202,18 @@ std::string_view UpToNul(std::string_view s) {
   return nul == std::string_view::npos ? s : s.substr(0, nul);
 }
 
-class HashMap final : public Map {
+// hash: (Reader = BdbHashReader) and btree: (BdbBtreeReader) tables.
+template <typename Reader>
+class BdbMap final : public Map {
+  using Snapshot = internal::Snapshot<Reader>;
+  using LockedSnapshot = internal::LockedSnapshot<Reader>;
+  static constexpr bool kHashed = std::is_same_v<Reader, BdbHashReader>;
+
  public:
-  HashMap(std::string name, const OpenOptions& options,
-          std::shared_ptr<Snapshot> snapshot)
-      : Map("hash", std::move(name)),
+  BdbMap(std::string_view type, std::string name, const OpenOptions& options,
+         std::shared_ptr<Snapshot> snapshot)
+      : Map(std::string(type), std::move(name)),
+        type_(type),
         path_(this->name() + ".db"),
         fold_case_(options.fold_case),
         utf8_(options.utf8),
@@ -209,7 +222,7 @@ class HashMap final : public Map {
         nul_flags_(options.nul == NulPolicy::kWith      ? kTryWithNul
                    : options.nul == NulPolicy::kWithout ? kTryWithoutNul
                                                         : kTryWithNul | kTryWithoutNul),
-        table_("hash:" + path_),
+        table_(std::string(type) + ":" + path_),
         snapshot_policy_(options.lock == LockPolicy::kSnapshot),
         snapshot_(std::move(snapshot)) {}
 
@@ -291,12 +304,16 @@ class HashMap final : public Map {
         }
       }
       if (i == 0 && keys.size() >= kPopulateBatch) snap->Populate();
-      Prefetch(*snap, keys, i, &ahead);
-      const Ahead::Entry& mine = ahead.at(i);
-      absl::StatusOr<bool> found =
-          mine.valid && mine.key == probe.without_nul()
-              ? Probe(*snap, probe, &scratch, &value, &mine.hash, mine.style)
-              : Probe(*snap, probe, &scratch, &value);
+      absl::StatusOr<bool> found = false;
+      if constexpr (kHashed) {
+        Prefetch(*snap, keys, i, &ahead);
+        const typename Ahead::Entry& mine = ahead.at(i);
+        found = mine.valid && mine.key == probe.without_nul()
+                    ? Probe(*snap, probe, &scratch, &value, &mine.hash, mine.style)
+                    : Probe(*snap, probe, &scratch, &value);
+      } else {
+        found = Probe(*snap, probe, &scratch, &value);
+      }
       if (snap->read_failed()) {
         // The file shrank under us (a writer that ignores the lock): what
         // was read cannot be trusted. Start afresh with the next key.
@@ -321,16 +338,17 @@ class HashMap final : public Map {
     if (!first.ok()) return first.status();
     LockedSnapshot locked = *std::move(first);
     const std::shared_ptr<Snapshot> snap = locked.get();
-    const BdbHashReader& reader = snap->reader();
+    const Reader& reader = snap->reader();
     BdbPageSet seen(reader.page_count());
     std::string arena;
     std::vector<std::pair<size_t, size_t>> records;  // key end, value end
-    uint32_t bucket = 0;
-    while (bucket < reader.bucket_count()) {
+    uint64_t cursor = 0;
+    bool done = false;
+    while (!done) {
       if (!locked.get()) {
         if (absl::Status s = snap->LockShared(); !s.ok()) return s;
         locked = LockedSnapshot(snap);
-        absl::StatusOr<Snapshot::State> state = snap->Check();
+        absl::StatusOr<typename Snapshot::State> state = snap->Check();
         if (!state.ok()) return state.status();
         if (*state == Snapshot::State::kModified) {
           return absl::UnavailableError(absl::StrCat(
@@ -339,9 +357,9 @@ class HashMap final : public Map {
       }
       arena.clear();
       records.clear();
-      while (bucket < reader.bucket_count() && arena.size() < kForEachChunk) {
-        absl::Status s = reader.ForEachInBucket(
-            bucket++, seen, [&](std::string_view key, std::string_view value) {
+      while (!done && arena.size() < kForEachChunk) {
+        absl::Status s = reader.WalkStep(
+            &cursor, &done, seen, [&](std::string_view key, std::string_view value) {
               arena.append(UpToNul(key));
               size_t key_end = arena.size();
               arena.append(UpToNul(value));
@@ -388,13 +406,18 @@ class HashMap final : public Map {
   absl::StatusOr<bool> Probe(const Snapshot& snap, const ProbeKey& key,
                              std::string* scratch, std::string* value,
                              const uint32_t* hint = nullptr, int hint_style = 0) const {
-    const BdbHashReader& reader = snap.reader();
+    const Reader& reader = snap.reader();
     const int flags = nul_flags_.load(std::memory_order_acquire);
     for (int style : {kTryWithNul, kTryWithoutNul}) {
       if ((flags & style) == 0) continue;
-      absl::StatusOr<std::optional<std::string_view>> found = reader.FindView(
-          style == kTryWithNul ? key.with_nul() : key.without_nul(), scratch,
-          style == hint_style ? hint : nullptr);
+      const std::string_view stored =
+          style == kTryWithNul ? key.with_nul() : key.without_nul();
+      absl::StatusOr<std::optional<std::string_view>> found;
+      if constexpr (kHashed) {
+        found = reader.FindView(stored, scratch, style == hint_style ? hint : nullptr);
+      } else {
+        found = reader.FindView(stored, scratch);
+      }
       if (!found.ok()) return found.status();
       if (!found->has_value()) continue;
       if (flags != style) Settle(style);
@@ -412,11 +435,11 @@ class HashMap final : public Map {
     if (utf8_ && !IsAsciiText(value) && !IsValidUtf8(value)) {
       // Postfix quotes the value here; a value may be a password, so we
       // do not.
-      Warn(absl::StrCat("hash:", path_, ": key \"", Printable(key, utf8_messages_),
+      Warn(absl::StrCat(type_, ":", path_, ": key \"", Printable(key, utf8_messages_),
                         "\": non-UTF-8 value \"...\": malformed UTF-8 or "
                         "invalid codepoint"));
       return absl::FailedPreconditionError(
-          absl::StrCat("table hash:", path_, ": query error"));
+          absl::StrCat("table ", type_, ":", path_, ": query error"));
     }
     return true;
   }
@@ -446,7 +469,7 @@ class HashMap final : public Map {
     const int style = (flags & kTryWithNul) != 0 ? kTryWithNul : kTryWithoutNul;
     auto stage1 = [&](size_t j) {
       if (j >= keys.size()) return;
-      Ahead::Entry& e = ahead->at(j);
+      typename Ahead::Entry& e = ahead->at(j);
       e.valid = false;
       const std::string_view k = keys[j];
       if (!IsAsciiText(k)) return;
@@ -499,7 +522,7 @@ class HashMap final : public Map {
       }
       if (absl::Status s = snap->LockShared(); !s.ok()) return s;
       LockedSnapshot locked(snap);
-      absl::StatusOr<Snapshot::State> state = snap->Check();
+      absl::StatusOr<typename Snapshot::State> state = snap->Check();
       if (!state.ok()) return state.status();
       if (*state == Snapshot::State::kCurrent) return locked;
       locked.Release();
@@ -520,31 +543,43 @@ class HashMap final : public Map {
         absl::StrCat("database ", path_, " keeps changing; try again later"));
   }
 
+  const std::string type_;
   const std::string path_;
   const bool fold_case_;
   const bool utf8_;
   const bool utf8_messages_;
   const DiagnosticSink sink_;
   mutable std::atomic<int> nul_flags_;
-  const std::string table_;  // "hash:NAME.db", for messages
+  const std::string table_;  // "TYPE:NAME.db", for messages
   const bool snapshot_policy_;
   mutable RecheckTimer timer_;
   mutable std::mutex mu_;
   mutable std::shared_ptr<Snapshot> snapshot_;
 };
 
+template <typename Reader>
+absl::StatusOr<std::unique_ptr<Map>> OpenBdbMap(std::string_view type, std::string_view name,
+                                                const OpenOptions& options) {
+  std::string map_name(name);
+  absl::StatusOr<std::shared_ptr<Snapshot<Reader>>> snapshot =
+      Snapshot<Reader>::Open(map_name + ".db", options.diagnostics);
+  if (!snapshot.ok()) return snapshot.status();
+  auto map = std::make_unique<BdbMap<Reader>>(type, std::move(map_name), options,
+                                              *std::move(snapshot));
+  map->WarnIfOlderThanSource();
+  return map;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Map>> OpenHashMap(std::string_view name,
                                                  const OpenOptions& options) {
-  std::string map_name(name);
-  absl::StatusOr<std::shared_ptr<Snapshot>> snapshot =
-      Snapshot::Open(map_name + ".db", options.diagnostics);
-  if (!snapshot.ok()) return snapshot.status();
-  auto map = std::make_unique<HashMap>(std::move(map_name), options,
-                                       *std::move(snapshot));
-  map->WarnIfOlderThanSource();
-  return map;
+  return OpenBdbMap<BdbHashReader>("hash", name, options);
+}
+
+absl::StatusOr<std::unique_ptr<Map>> OpenBtreeMap(std::string_view name,
+                                                  const OpenOptions& options) {
+  return OpenBdbMap<BdbBtreeReader>("btree", name, options);
 }
 
 }  // namespace libmaps::internal

@@ -1,4 +1,4 @@
-// hash: Postfix's Berkeley DB hash tables, read natively (no libdb).
+// hash: and btree: Postfix's Berkeley DB tables, read natively (no libdb).
 //
 // OpenHashMap("/etc/postfix/access", options) reads /etc/postfix/access.db,
 // a file written by postmap (or any libdb 3.1 - 5.3 program: see
@@ -74,6 +74,14 @@ namespace libmaps::internal {
 
 // Opens hash:`name`, i.e. the file `name`.db. See above.
 [[nodiscard]] absl::StatusOr<std::unique_ptr<Map>> OpenHashMap(
+    std::string_view name, const OpenOptions& options);
+
+// Opens btree:`name`, the Berkeley DB btree file `name`.db
+// (format/bdb_btree_reader.h), with everything above the same: folding,
+// NUL probing, locking, checks for a replaced or changed file, messages
+// (with "btree:" for "hash:"). Lookups descend the tree; ForEach() lists the
+// pairs in key order, as postmap -s does.
+[[nodiscard]] absl::StatusOr<std::unique_ptr<Map>> OpenBtreeMap(
     std::string_view name, const OpenOptions& options);
 
 }  // namespace libmaps::internal

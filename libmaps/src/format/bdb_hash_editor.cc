@@ -39,9 +39,6 @@ std::span<const uint8_t> Bytes(std::string_view s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
 
-bool SameTime(const struct timespec& a, const struct timespec& b) {
-  return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
-}
 
 }  // namespace
 
@@ -700,18 +697,8 @@ absl::Status BdbHashEditor::Impl::Commit() {
     Restore(written);
     return s;
   }
-  // Readers compare mtimes: make sure this change moved it.
+  NudgeMtime(fd_, orig_mtime_);
   struct stat st;
-  if (::fstat(fd_, &st) == 0 && SameTime(st.st_mtim, orig_mtime_)) {
-    struct timespec times[2];
-    times[0].tv_nsec = UTIME_OMIT;
-    times[1] = orig_mtime_;
-    if (++times[1].tv_nsec >= 1000000000) {
-      times[1].tv_nsec = 0;
-      ++times[1].tv_sec;
-    }
-    (void)::futimens(fd_, times);
-  }
   // A second Commit() writes nothing.
   for (auto& [pgno, page] : pages_) {
     page->original = page->bytes;
@@ -769,5 +756,27 @@ bool BdbHashEditor::changed() const { return impl_->changed(); }
 absl::Status BdbHashEditor::Commit() { return impl_->Commit(); }
 const BdbHashEditStats& BdbHashEditor::stats() const { return impl_->stats(); }
 uint32_t BdbHashEditor::page_size() const { return impl_->page_size(); }
+std::string BdbHashEditor::Summary() const {
+  const BdbHashEditStats& st = impl_->stats();
+  return absl::StrCat("changed in place: ", st.pages_written, " pages rewritten, ",
+                      st.pages_appended, " appended, ", st.pages_freed, " freed");
+}
+
+void NudgeMtime(int fd, const struct timespec& before) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || st.st_mtim.tv_sec != before.tv_sec ||
+      st.st_mtim.tv_nsec != before.tv_nsec) {
+    return;
+  }
+  struct timespec times[2];
+  times[0].tv_sec = 0;
+  times[0].tv_nsec = UTIME_OMIT;
+  times[1] = before;
+  if (++times[1].tv_nsec >= 1000000000) {
+    times[1].tv_nsec = 0;
+    ++times[1].tv_sec;
+  }
+  (void)::futimens(fd, times);
+}
 
 }  // namespace libmaps::internal

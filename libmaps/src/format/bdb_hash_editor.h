@@ -56,6 +56,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "format/bdb_editor.h"
 
 namespace libmaps::internal {
 
@@ -65,7 +66,7 @@ struct BdbHashEditStats {
   uint32_t pages_freed = 0;     // overflow pages put on the free list
 };
 
-class BdbHashEditor {
+class BdbHashEditor final : public BdbEditor {
  public:
   // Reads and checks the meta page of the hash file open on `fd` (which the
   // caller keeps open and locked). Errors as BdbHashReader::Open, plus
@@ -75,26 +76,27 @@ class BdbHashEditor {
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<BdbHashEditor>> Open(
       int fd, std::string_view display);
 
-  ~BdbHashEditor();
+  ~BdbHashEditor() override;
   BdbHashEditor(const BdbHashEditor&) = delete;
   BdbHashEditor& operator=(const BdbHashEditor&) = delete;
 
   // The stored value of the stored key `key` (exact bytes), as changed so far.
-  [[nodiscard]] absl::StatusOr<std::optional<std::string>> Find(std::string_view key);
+  [[nodiscard]] absl::StatusOr<std::optional<std::string>> Find(std::string_view key) override;
 
   // Stores `value` under `key`, replacing the value if the key is there.
-  [[nodiscard]] absl::Status Put(std::string_view key, std::string_view value);
+  [[nodiscard]] absl::Status Put(std::string_view key, std::string_view value) override;
 
   // Removes `key`; false if it was not there.
-  [[nodiscard]] absl::StatusOr<bool> Delete(std::string_view key);
+  [[nodiscard]] absl::StatusOr<bool> Delete(std::string_view key) override;
 
   // Whether anything is waiting for Commit().
-  [[nodiscard]] bool changed() const;
+  [[nodiscard]] bool changed() const override;
 
   // Writes the changes as described above. After an error the editor must
   // not be used again.
-  [[nodiscard]] absl::Status Commit();
+  [[nodiscard]] absl::Status Commit() override;
 
+  [[nodiscard]] std::string Summary() const override;
   [[nodiscard]] const BdbHashEditStats& stats() const;
   [[nodiscard]] uint32_t page_size() const;
 

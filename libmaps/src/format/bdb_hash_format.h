@@ -184,6 +184,30 @@ class ByteOrder {
   bool big_endian_;
 };
 
+// Stores integers in a file's byte order (the counterpart of ByteOrder).
+class Encoder {
+ public:
+  explicit constexpr Encoder(bool big_endian) : big_endian_(big_endian) {}
+  void U16(uint8_t* p, uint32_t v) const {
+    const uint16_t x = static_cast<uint16_t>(v);  // 65536 is stored as 0
+    if (big_endian_) {
+      p[0] = static_cast<uint8_t>(x >> 8);
+      p[1] = static_cast<uint8_t>(x);
+    } else {
+      p[0] = static_cast<uint8_t>(x);
+      p[1] = static_cast<uint8_t>(x >> 8);
+    }
+  }
+  void U32(uint8_t* p, uint32_t v) const {
+    for (int i = 0; i < 4; ++i) {
+      p[big_endian_ ? 3 - i : i] = static_cast<uint8_t>(v >> (8 * i));
+    }
+  }
+
+ private:
+  bool big_endian_;
+};
+
 // Little- and big-endian reads, independent of any file.
 [[nodiscard]] inline uint32_t LoadLe32(const uint8_t* p) {
   return ByteOrder(false).U32(p);

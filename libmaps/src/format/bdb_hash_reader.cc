@@ -48,7 +48,7 @@ std::string_view AsChars(std::span<const uint8_t> s) {
 // Names the access method of a Berkeley DB file that is not a hash file.
 std::string_view OtherMagicName(uint32_t magic) {
   switch (magic) {
-    case b::kBtreeMagic: return "a Berkeley DB btree file";
+    case b::kBtreeMagic: return "a Berkeley DB btree file (a btree: table)";
     case b::kQueueMagic: return "a Berkeley DB queue file";
     case b::kHeapMagic: return "a Berkeley DB heap file";
     case b::kRenameMagic: return "a Berkeley DB file in the middle of a rename";

@@ -139,6 +139,20 @@ class BdbHashReader {
   // postmap -s print), until `fn` returns false.
   [[nodiscard]] absl::Status ForEach(PairFn fn) const;
 
+  // One step of the same walk, a bucket at a time (the interface
+  // BdbBtreeReader::WalkStep has): `*cursor` is 0 at the start and is
+  // moved on; `*done` is set after the last bucket.
+  [[nodiscard]] absl::Status WalkStep(uint64_t* cursor, bool* done, BdbPageSet& seen,
+                                      PairFn fn, bool* stopped = nullptr) const {
+    absl::Status s = absl::OkStatus();
+    if (*cursor < bucket_count()) {
+      s = ForEachInBucket(static_cast<uint32_t>(*cursor), seen, fn, stopped);
+      ++*cursor;
+    }
+    *done = *cursor >= bucket_count();
+    return s;
+  }
+
   // Facts from the meta page.
   [[nodiscard]] uint32_t page_size() const { return page_size_; }
   [[nodiscard]] uint32_t version() const { return version_; }

@@ -33,30 +33,7 @@ std::span<const uint8_t> Bytes(std::string_view s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
 
-// Stores integers in the file's byte order (the counterpart of
-// bdb::ByteOrder, which reads them).
-class Encoder {
- public:
-  explicit Encoder(bool big_endian) : big_endian_(big_endian) {}
-  void U16(uint8_t* p, uint32_t v) const {
-    const uint16_t x = static_cast<uint16_t>(v);  // 65536 is stored as 0
-    if (big_endian_) {
-      p[0] = static_cast<uint8_t>(x >> 8);
-      p[1] = static_cast<uint8_t>(x);
-    } else {
-      p[0] = static_cast<uint8_t>(x);
-      p[1] = static_cast<uint8_t>(x >> 8);
-    }
-  }
-  void U32(uint8_t* p, uint32_t v) const {
-    for (int i = 0; i < 4; ++i) {
-      p[big_endian_ ? 3 - i : i] = static_cast<uint8_t>(v >> (8 * i));
-    }
-  }
-
- private:
-  bool big_endian_;
-};
+using bdb::Encoder;
 
 // Consecutive pages of the file, collected and handed to the sink in large
 // pieces.
