@@ -453,9 +453,9 @@ absl::Status BdbBtreeReader::WalkStep(uint64_t* cursor, bool* done, BdbPageSet& 
   if (*cursor == 0) {
     if (absl::Status s = LeftmostLeaf(&pgno); !s.ok()) return s;
   }
-  if (!seen.Insert(pgno)) return PageError(pgno, "leaf page is reached twice");
   Page page;
   if (absl::Status s = LoadPage(pgno, b::kLeafLevel, &page); !s.ok()) return s;
+  if (!seen.Insert(pgno)) return PageError(pgno, "leaf page is reached twice");
   if (page.prev != expected_prev) {
     return PageError(pgno, absl::StrCat("its previous-page link is ", page.prev,
                                         " but page ", expected_prev, " links to it"));
