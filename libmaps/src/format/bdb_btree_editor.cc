@@ -255,19 +255,29 @@ absl::Status Editor::Commit() {
     // The new pages belong to the file (unreferenced) before the root is
     // written: libdb allocates after the meta page's last page.
     if (last > old_last) {
+      meta_grown = true;  // even if only part of the write or its sync failed
       s = WriteMeta(options, 1, last, 0);
-      meta_grown = s.ok();
     }
   }
   // 3. The commit point: the new root replaces the old one.
-  if (s.ok()) s = WriteFile(uint64_t{1} * options.page_size, root_page_);
+  bool committed = false;
+  if (s.ok()) {
+    s = WriteFile(uint64_t{1} * options.page_size, root_page_);
+    committed = s.ok();
+  }
   if (s.ok()) s = Sync();
+  if (!s.ok() && !committed) {
+    // The old tree is whole: give back what was appended (the meta page
+    // first, if it claimed the new pages already).
+    if (meta_grown) (void)WriteMeta(options, 1, old_last, 0);
+    if (last > old_last && ::ftruncate(fd_, st_.st_size) == 0) (void)::fdatasync(fd_);
+    return s;
+  }
   if (!s.ok()) {
-    // The old tree is whole; what was appended is dropped unless the meta
-    // page claims it already (then it stays, unreferenced).
-    if (!meta_grown && last > old_last && ::ftruncate(fd_, st_.st_size) == 0) {
-      (void)::fdatasync(fd_);
-    }
+    // The new root was written but not synced: the new tree is the table
+    // (its pages were synced before), whether or not it reaches the disk.
+    NudgeMtime(fd_, st_.st_mtim);
+    pending_.clear();
     return s;
   }
   tree_pages_ = static_cast<uint32_t>(used.size());
@@ -277,25 +287,38 @@ absl::Status Editor::Commit() {
   std::vector<bool> in_new(size_t{last} + 1, false);
   for (uint32_t pgno : used) in_new[pgno] = true;
   const b::Encoder enc(options.big_endian);
-  std::vector<uint8_t> page(options.page_size);
-  uint32_t head = 0;
-  freed_ = 0;
+  // Free pages are chained in ascending order and written in runs of
+  // consecutive pages, one pwrite per run (of at most 1 MiB).
+  std::vector<uint32_t> free_pages;
+  for (uint32_t pgno = 1; pgno <= last; ++pgno) {
+    if (!in_new[pgno]) free_pages.push_back(pgno);
+  }
+  const uint32_t head = free_pages.empty() ? 0 : free_pages[0];
+  freed_ = static_cast<uint32_t>(free_pages.size());
   absl::Status f;
-  for (uint32_t pgno = last; pgno >= 1 && f.ok(); --pgno) {
-    if (in_new[pgno]) continue;
-    std::fill(page.begin(), page.end(), 0);
-    enc.U32(page.data() + b::kPageLsn + 4, 1);
-    enc.U32(page.data() + b::kPagePgno, pgno);
-    enc.U32(page.data() + b::kPageNext, head);
-    enc.U16(page.data() + b::kPageHfOffset, options.page_size);
+  std::vector<uint8_t> run;
+  uint32_t run_first = 0;
+  for (size_t i = 0; i < free_pages.size() && f.ok(); ++i) {
+    const uint32_t pgno = free_pages[i];
+    if (run.empty()) run_first = pgno;
+    const size_t at = run.size();
+    run.resize(at + options.page_size, 0);
+    uint8_t* page = run.data() + at;
+    enc.U32(page + b::kPageLsn + 4, 1);
+    enc.U32(page + b::kPagePgno, pgno);
+    enc.U32(page + b::kPageNext, i + 1 < free_pages.size() ? free_pages[i + 1] : 0);
+    enc.U16(page + b::kPageHfOffset, options.page_size);
     page[b::kPageType] = b::kPageInvalid;
     if (options.checksums) {
-      enc.U32(page.data() + b::kPageChecksum,
-              b::PageChecksum(std::span<const uint8_t>(page), false));
+      enc.U32(page + b::kPageChecksum,
+              b::PageChecksum(std::span<const uint8_t>(page, options.page_size), false));
     }
-    f = Write(uint64_t{pgno} * options.page_size, page);
-    head = pgno;
-    ++freed_;
+    const bool run_ends = i + 1 == free_pages.size() || free_pages[i + 1] != pgno + 1 ||
+                          run.size() >= (size_t{1} << 20);
+    if (run_ends) {
+      f = WriteFile(uint64_t{run_first} * options.page_size, run);
+      run.clear();
+    }
   }
   if (f.ok()) f = Sync();
   if (f.ok()) f = WriteMeta(options, 1, last, head);
