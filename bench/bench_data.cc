@@ -25,7 +25,7 @@ namespace libmaps::bench {
 namespace {
 
 // Bump when the generated files change, so stale caches are rebuilt.
-constexpr int kFormatVersion = 1;
+constexpr int kFormatVersion = 2;
 
 constexpr uint64_t kIdModulus = 10'000'000;
 
@@ -60,10 +60,11 @@ void WriteFile(const std::string& path, std::string_view bytes) {
   }
 }
 
-void BuildTable(const std::string& type, const DataSet& d, const std::string& text) {
+void BuildTable(const std::string& type, const DataSet& d, const std::string& text,
+                const std::string& name) {
   BuildOptions options;
   options.lmdb_map_size = uint64_t{1} << 31;  // no MDB_MAP_FULL restarts
-  auto builder = NewMapBuilder(type + ":" + d.source, options);
+  auto builder = NewMapBuilder(type + ":" + name, options);
   if (!builder.ok()) Die(std::string(builder.status().message()));
   absl::Status s = AddSource(text, d.source, false, options,
                              [&](std::string_view k, std::string_view v) {
@@ -89,8 +90,10 @@ void Generate(const DataSet& d) {
     text.push_back('\n');
   }
   WriteFile(d.source, text);
-  BuildTable("hash", d, text);
-  BuildTable("lmdb", d, text);
+  BuildTable("hash", d, text, d.source);
+  BuildTable("lmdb", d, text, d.source);
+  BuildTable("cdb", d, text, d.source);
+  BuildTable("btree", d, text, d.btree_name());
   if (!WriteSolTable(d.sol_path(), pairs)) Die("write " + d.sol_path());
   WriteFile(d.dir + "/stamp", std::to_string(kFormatVersion) + "\n");
 }
@@ -101,7 +104,8 @@ bool IsCurrent(const DataSet& d) {
   int version = 0;
   bool ok = std::fscanf(f, "%d", &version) == 1 && version == kFormatVersion;
   std::fclose(f);
-  for (const std::string& p : {d.source, d.db_path(), d.lmdb_path(), d.sol_path()}) {
+  for (const std::string& p : {d.source, d.db_path(), d.lmdb_path(), d.sol_path(),
+                               d.cdb_path(), d.btree_path()}) {
     ok = ok && FileSize(p) > 0;
   }
   return ok;

@@ -11,8 +11,9 @@
 // (with replacement) from key(0 .. N-1) and 10 % from key(N ..), which are
 // absent by construction, in random order with a fixed seed.
 //
-// A data set lives in CacheDir()/nN/: src.txt (the source), src.txt.db and
-// src.txt.lmdb (built by libmaps, as `cmap hash:src.txt` would), src.sol
+// A data set lives in CacheDir()/nN/: src.txt (the source), src.txt.db,
+// src.txt.lmdb and src.txt.cdb (built by libmaps, as `cmap hash:src.txt`
+// would), bt.txt.db (the same records as a btree: table), src.sol
 // (the speed-of-light table, sol.h). It is generated on first use, which
 // takes a few seconds for 1,000,000 entries, and reused afterwards; a stamp
 // file records that generation finished.
@@ -46,6 +47,10 @@ struct DataSet {
   std::string db_path() const { return source + ".db"; }
   std::string lmdb_path() const { return source + ".lmdb"; }
   std::string sol_path() const { return dir + "/src.sol"; }
+  // btree: shares the .db suffix with hash:, so its table has another name.
+  std::string btree_name() const { return dir + "/bt.txt"; }
+  std::string btree_path() const { return dir + "/bt.txt.db"; }
+  std::string cdb_path() const { return source + ".cdb"; }
 };
 
 // The data set of `entries` entries, generated first if needed. Aborts the

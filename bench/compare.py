@@ -127,7 +127,7 @@ def main():
         # ---- builds ----------------------------------------------------
         srcs = {}
         for n in SIZES:
-            for who in ("postmap", "cmap", "floor"):
+            for who in ("postmap", "cmap", "floor", "tinycdb"):
                 d = os.path.join(work, who)
                 os.makedirs(d, exist_ok=True)
                 dst = os.path.join(d, f"src-{n}.txt")
@@ -136,18 +136,23 @@ def main():
 
         def build(who, typ, n):
             src = srcs[(who, n)]
-            out = src + (".db" if typ == "hash" else ".lmdb")
+            out = src + {"hash": ".db", "btree": ".db", "lmdb": ".lmdb", "cdb": ".cdb"}[typ]
             if os.path.exists(out):
                 os.unlink(out)
-            exe = postmap if who == "postmap" else cmap
-            wall, user, sys_, rss, code, err = run([exe, "-c", conf, f"{typ}:{src}"])
+            if who == "tinycdb":  # tinycdb's own builder, map format input
+                argv = ["cdb", "-c", "-m", out, src]
+            else:
+                argv = [postmap if who == "postmap" else cmap, "-c", conf, f"{typ}:{src}"]
+            wall, user, sys_, rss, code, err = run(argv)
             if code != 0:
                 sys.exit(f"compare: {who} {typ}:{src} failed: {err.decode(errors='replace')}")
             return wall, user, sys_, rss, os.path.getsize(out)
 
         sizes = {}
         build_systems = [("postmap", "hash"), ("cmap", "hash"), ("postmap", "lmdb"),
-                         ("cmap", "lmdb"), ("floor", "hash"), ("floor", "lmdb")]
+                         ("cmap", "lmdb"), ("floor", "hash"), ("floor", "lmdb"),
+                         ("postmap", "btree"), ("cmap", "btree"), ("postmap", "cdb"),
+                         ("cmap", "cdb"), ("tinycdb", "cdb")]
         for rep in range(args.reps + 1):
             order = build_systems[rep % len(build_systems):] + build_systems[:rep % len(build_systems)]
             for n in SIZES:
@@ -264,13 +269,16 @@ def render(info, t, sizes, lookup, hits, reps):
     L.append("|---:|---|---:|---|---:|---:|---:|---:|")
     for n in SIZES:
         for who, typ in [("postmap", "hash"), ("cmap", "hash"), ("floor", "hash"),
-                         ("postmap", "lmdb"), ("cmap", "lmdb"), ("floor", "lmdb")]:
+                         ("postmap", "lmdb"), ("cmap", "lmdb"), ("floor", "lmdb"),
+                         ("postmap", "btree"), ("cmap", "btree"), ("postmap", "cdb"),
+                         ("cmap", "cdb"), ("tinycdb", "cdb")]:
             name = f"build {who} {typ} {n}"
             if name not in t.rows:
                 continue
             lo, hi = t.minmax(name)
             out = sizes.get((who if who != "floor" else "cmap", typ, n), 0) / 1e6
             label = {"postmap": f"postmap {typ}:", "cmap": f"cmap {typ}:",
+                     "tinycdb": "tinycdb cdb -c -m",
                      "floor": f"floor (read source, write {typ}: size, sync)"}[who]
             L.append(f"| {n:,} | {label} | {t.med(name):.3f} | {lo:.3f}-{hi:.3f} | "
                      f"{t.med(name, 1):.2f} | {t.med(name, 2):.2f} | {t.med(name, 3) / 1e6:.1f} | "
@@ -296,7 +304,8 @@ def render(info, t, sizes, lookup, hits, reps):
 
     L.append("### In-process lookups (lookup_bench), ns per lookup or next hop\n")
     systems = ["hash", "hash-snapshot", "libdb", "libdb-128k", "postfix-hash", "lmdb",
-               "lmdb-snapshot", "mdb_get", "postfix-lmdb", "texthash", "absl", "sol"]
+               "lmdb-snapshot", "mdb_get", "postfix-lmdb", "btree", "btree-snapshot",
+               "libdb-btree", "cdb", "cdb-snapshot", "cdb_find", "texthash", "absl", "sol"]
     for kind in ("lookup", "lookup-tp", "cred", "open"):
         L.append(f"\n{kind}/SYSTEM/N:\n")
         L.append("| system | " + " | ".join(f"{n:,}" for n in SIZES) + " |")
@@ -333,6 +342,15 @@ def render(info, t, sizes, lookup, hits, reps):
                                ("lmdb", "lmdb: default (fcntl + txn per lookup)")]:
             goals.append((f"{label}, 1M, vs mdb_get with a reused read txn ({tag})", "<= 1.1x",
                           ratio(lk(kind, sysname), lk(kind, "mdb_get")), lambda r: r <= 1.1))
+        for sysname, label in [("btree-snapshot", "btree: LockPolicy::kSnapshot"),
+                               ("btree", "btree: default (flock + fstat per lookup)")]:
+            goals.append((f"{label}, 1M, vs libdb DB->get on a btree ({tag}; issue 13)",
+                          ">= 2x faster", ratio(lk(kind, "libdb-btree"), lk(kind, sysname)),
+                          lambda r: r >= 2))
+        for sysname, label in [("cdb-snapshot", "cdb: LockPolicy::kSnapshot"),
+                               ("cdb", "cdb: default (stat per lookup)")]:
+            goals.append((f"{label}, 1M, vs tinycdb cdb_find ({tag}; issue 13)", "<= 1.1x",
+                          ratio(lk(kind, sysname), lk(kind, "cdb_find")), lambda r: r <= 1.1))
         goals.append((f"texthash lookup, 1M, vs absl::flat_hash_map ({tag})", "<= 1.2x",
                       ratio(lk(kind, "texthash"), lk(kind, "absl")), lambda r: r <= 1.2))
     goals.append(("texthash load of 1M lines (one query process) vs postmap", ">= 5x faster",
@@ -346,6 +364,15 @@ def render(info, t, sizes, lookup, hits, reps):
     goals.append(("lmdb build, 1M lines, cmap vs postmap lmdb:", ">= 3x faster",
                   ratio(t.med(f"build postmap lmdb {BIG}"), t.med(f"build cmap lmdb {BIG}")),
                   lambda r: r >= 3))
+    goals.append(("cdb build, 1M lines, cmap vs tinycdb cdb -c (issue 13)", "faster (> 1x)",
+                  ratio(t.med(f"build tinycdb cdb {BIG}"), t.med(f"build cmap cdb {BIG}")),
+                  lambda r: r > 1))
+    goals.append(("cdb build, 1M lines, cmap vs postmap cdb: (issue 13)", "faster (> 1x)",
+                  ratio(t.med(f"build postmap cdb {BIG}"), t.med(f"build cmap cdb {BIG}")),
+                  lambda r: r > 1))
+    goals.append(("(also) btree build, 1M lines, cmap vs postmap btree:", "faster (> 1x)",
+                  ratio(t.med(f"build postmap btree {BIG}"), t.med(f"build cmap btree {BIG}")),
+                  lambda r: r > 1))
     for typ in ("hash", "lmdb"):
         goals.append((f"{typ} build, 1M lines, cmap peak RSS vs output file size", "<= 2x",
                       ratio(t.med(f"build cmap {typ} {BIG}", 3), sizes.get(("cmap", typ, BIG), 0)),

@@ -1,5 +1,6 @@
 #include "systems.h"
 
+#include <cdb.h>
 #include <db.h>
 #include <fcntl.h>
 #include <lmdb.h>
@@ -82,6 +83,22 @@ std::unique_ptr<System> OpenLmdbSnapshot(const DataSet& d) {
 std::unique_ptr<System> OpenLmdb(const DataSet& d) {
   return std::make_unique<LibmapsSystem>("lmdb:" + d.lmdb_name(), OpenOptions{});
 }
+std::unique_ptr<System> OpenBtree(const DataSet& d) {
+  return std::make_unique<LibmapsSystem>("btree:" + d.btree_name(), OpenOptions{});
+}
+std::unique_ptr<System> OpenBtreeSnapshot(const DataSet& d) {
+  OpenOptions options;
+  options.lock = LockPolicy::kSnapshot;
+  return std::make_unique<LibmapsSystem>("btree:" + d.btree_name(), options);
+}
+std::unique_ptr<System> OpenCdb(const DataSet& d) {
+  return std::make_unique<LibmapsSystem>("cdb:" + d.source, OpenOptions{});
+}
+std::unique_ptr<System> OpenCdbSnapshot(const DataSet& d) {
+  OpenOptions options;
+  options.lock = LockPolicy::kSnapshot;
+  return std::make_unique<LibmapsSystem>("cdb:" + d.source, options);
+}
 std::unique_ptr<System> OpenTexthash(const DataSet& d) {
   return std::make_unique<LibmapsSystem>("texthash:" + d.source, OpenOptions{});
 }
@@ -93,7 +110,7 @@ std::unique_ptr<System> OpenTexthash(const DataSet& d) {
 
 class LibdbSystem final : public System {
  public:
-  LibdbSystem(const DataSet& d, uint32_t cache_bytes, bool postfix)
+  LibdbSystem(const DataSet& d, uint32_t cache_bytes, bool postfix, DBTYPE type = DB_HASH)
       : postfix_(postfix) {
     if (int rc = db_env_create(&env_, 0); rc != 0) Fail("db_env_create", db_strerror(rc));
     env_->set_cachesize(env_, cache_bytes >> 30, cache_bytes & ((1u << 30) - 1), 1);
@@ -107,7 +124,8 @@ class LibdbSystem final : public System {
       lock_fd_ = ::open(d.db_path().c_str(), O_RDONLY | O_CLOEXEC);
       ::flock(lock_fd_, LOCK_SH);
     }
-    if (int rc = db_->open(db_, nullptr, "src.txt.db", nullptr, DB_HASH, DB_RDONLY, 0644);
+    const char* file = type == DB_BTREE ? "bt.txt.db" : "src.txt.db";
+    if (int rc = db_->open(db_, nullptr, file, nullptr, type, DB_RDONLY, 0644);
         rc != 0) {
       Fail("DB->open", db_strerror(rc));
     }
@@ -157,6 +175,9 @@ uint32_t WholeFileCache(const DataSet& d) {
 
 std::unique_ptr<System> OpenLibdb(const DataSet& d) {
   return std::make_unique<LibdbSystem>(d, WholeFileCache(d), false);
+}
+std::unique_ptr<System> OpenLibdbBtree(const DataSet& d) {
+  return std::make_unique<LibdbSystem>(d, WholeFileCache(d), false, DB_BTREE);
 }
 std::unique_ptr<System> OpenLibdbSmall(const DataSet& d) {
   return std::make_unique<LibdbSystem>(d, 128 * 1024, false);
@@ -244,6 +265,37 @@ std::unique_ptr<System> OpenPostfixLmdb(const DataSet& d) {
 }
 
 // ---------------------------------------------------------------------------
+// tinycdb: cdb_init over the whole file (mmap), cdb_find, the key without a
+// NUL (as postmap cdb: stores it).
+
+class TinycdbSystem final : public System {
+ public:
+  explicit TinycdbSystem(const DataSet& d) {
+    fd_ = ::open(d.cdb_path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0 || cdb_init(&cdb_, fd_) != 0) Fail("cdb_init", d.cdb_path());
+  }
+  ~TinycdbSystem() override {
+    cdb_free(&cdb_);
+    ::close(fd_);
+  }
+  bool Lookup(std::string_view key, std::string* value) override {
+    int rc = cdb_find(&cdb_, key.data(), static_cast<unsigned>(key.size()));
+    if (rc < 0) Fail("cdb_find", "error");
+    if (rc == 0) return false;
+    value->assign(static_cast<const char*>(cdb_getdata(&cdb_)), cdb_datalen(&cdb_));
+    return true;
+  }
+
+ private:
+  int fd_ = -1;
+  struct cdb cdb_;
+};
+
+std::unique_ptr<System> OpenTinycdb(const DataSet& d) {
+  return std::make_unique<TinycdbSystem>(d);
+}
+
+// ---------------------------------------------------------------------------
 // In memory: absl::flat_hash_map<std::string, std::string> filled from the
 // source file, as a plain C++ program would (the texthash anchor).
 
@@ -308,6 +360,15 @@ const std::vector<SystemInfo>& AllSystems() {
       {"lmdb-snapshot",
        "libmaps lmdb:, LockPolicy::kSnapshot (no lock, read txn reused)",
        &OpenLmdbSnapshot, true},
+      {"btree", "libmaps btree:, default options (flock LOCK_SH + fstat per lookup)",
+       &OpenBtree, true},
+      {"btree-snapshot", "libmaps btree:, LockPolicy::kSnapshot", &OpenBtreeSnapshot, true},
+      {"libdb-btree", "Berkeley DB 5.3 DB->get on a DB_BTREE, cache holds the whole file",
+       &OpenLibdbBtree, true},
+      {"cdb", "libmaps cdb:, default options (stat per lookup to notice a new file)",
+       &OpenCdb, true},
+      {"cdb-snapshot", "libmaps cdb:, LockPolicy::kSnapshot", &OpenCdbSnapshot, true},
+      {"cdb_find", "tinycdb cdb_init (mmap) + cdb_find", &OpenTinycdb, true},
       {"texthash", "libmaps texthash: (source parsed into memory at open)", &OpenTexthash,
        false},
       {"libdb", "Berkeley DB 5.3 DB->get, cache holds the whole file", &OpenLibdb, true},

@@ -6,7 +6,8 @@
 #
 # The test oracles are Debian's postfix (postmap, used as a program only: the
 # mail system is never started) with postfix-lmdb and postfix-cdb, tinycdb,
-# db5.3-util and lmdb-utils.
+# db5.3-util, lmdb-utils and perl (DB_File writes a btree: table in a test).
+# libcdb-dev (tinycdb) and libdb5.3-dev are benchmark anchors.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +15,8 @@ packages=(
   meson ninja-build pkg-config g++ python3 clang libclang-rt-14-dev
   liblmdb-dev libsodium-dev libabsl-dev libicu-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  postfix postfix-lmdb postfix-cdb tinycdb db5.3-util lmdb-utils libdb5.3-dev strace
+  postfix postfix-lmdb postfix-cdb tinycdb libcdb-dev db5.3-util lmdb-utils libdb5.3-dev strace
+  perl
 )
 
 missing=()
