@@ -232,4 +232,25 @@ absl::Status ReplaceFile(const std::string& tmp, const std::string& target,
   return SyncDirectoryOf(target);
 }
 
+absl::Status CommitNewFile(const std::string& target, std::string_view display,
+                           mode_t new_file_mode,
+                           absl::FunctionRef<void(std::string_view warning)> warn,
+                           absl::FunctionRef<absl::Status(int fd, const std::string& tmp)> write,
+                           absl::FunctionRef<absl::Status()> lock_target) {
+  UniqueFd fd;
+  absl::StatusOr<std::string> tmp = CreateTempFileNear(target, &fd);
+  if (!tmp.ok()) return tmp.status();
+  absl::Status s = write(fd.get(), *tmp);
+  if (s.ok()) {
+    mode_t narrowed = 0;
+    s = MatchTargetModeAndOwner(fd.get(), target, new_file_mode, &narrowed);
+    if (s.ok() && narrowed != 0) warn(NarrowedModeWarning(display, narrowed, new_file_mode));
+  }
+  if (s.ok()) s = SyncFile(fd.get(), *tmp);
+  if (s.ok()) s = lock_target();
+  if (s.ok()) s = ReplaceFile(*tmp, target, fd.get());
+  if (!s.ok()) ::unlink(tmp->c_str());
+  return s;
+}
+
 }  // namespace libmaps::internal

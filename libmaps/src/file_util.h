@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 
 namespace libmaps::internal {
@@ -99,6 +100,21 @@ int FlockRetry(int fd, int op);
 // LOCK_SH, do not wait for our descriptor to close).
 [[nodiscard]] absl::Status ReplaceFile(const std::string& tmp,
                                        const std::string& target, int tmp_fd = -1);
+
+// The one commit-and-rename path of every table builder (hash:, btree:,
+// lmdb:, cdb:): creates the temporary file beside `target`
+// (CreateTempFileNear), calls `write(fd, tmp_path)` to fill it, gives it the
+// target's mode and owner (MatchTargetModeAndOwner; a narrowed mode is
+// reported to `warn` with NarrowedModeWarning(display, ...)), syncs it, calls
+// `lock_target()` (which takes the type's writer lock on the old table, if
+// any, and must keep it until this returns: flock for a .db, fcntl for a
+// .lmdb, nothing for a .cdb), and renames it over `target` (ReplaceFile).
+// On any error the temporary file is removed and the old table is untouched.
+[[nodiscard]] absl::Status CommitNewFile(
+    const std::string& target, std::string_view display, mode_t new_file_mode,
+    absl::FunctionRef<void(std::string_view warning)> warn,
+    absl::FunctionRef<absl::Status(int fd, const std::string& tmp)> write,
+    absl::FunctionRef<absl::Status()> lock_target);
 
 }  // namespace libmaps::internal
 

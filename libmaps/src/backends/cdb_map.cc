@@ -360,22 +360,15 @@ class CdbBuilder final : public MapBuilder {
           "write database ", display_, ": the table would take ", size,
           " bytes; the cdb format ends at 4 GiB (4294967295 bytes)"));
     }
-    UniqueFd fd;
-    absl::StatusOr<std::string> tmp = CreateTempFileNear(target, &fd);
-    if (!tmp.ok()) return tmp.status();
-    absl::Status s = Write(fd.get(), live, records_end);
-    if (s.ok()) {
-      mode_t narrowed = 0;
-      s = MatchTargetModeAndOwner(fd.get(), target, options_.new_file_mode, &narrowed);
-      if (s.ok() && narrowed != 0 && options_.diagnostics) {
-        options_.diagnostics(Severity::kWarning,
-                             NarrowedModeWarning(display_, narrowed, options_.new_file_mode));
-      }
-    }
-    if (s.ok()) s = SyncFile(fd.get(), *tmp);
-    if (s.ok()) s = ReplaceFile(*tmp, target, fd.get());
-    if (!s.ok()) ::unlink(tmp->c_str());
-    return s;
+    // Postfix's cdb readers take no lock: nothing to wait for before the
+    // rename.
+    return CommitNewFile(
+        target, display_, options_.new_file_mode,
+        [&](std::string_view w) {
+          if (options_.diagnostics) options_.diagnostics(Severity::kWarning, w);
+        },
+        [&](int fd, const std::string&) { return Write(fd, live, records_end); },
+        [] { return absl::OkStatus(); });
   }
 
  private:

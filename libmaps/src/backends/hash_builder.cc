@@ -261,19 +261,15 @@ absl::Status WriteAndReplace(RecordSet& records, const std::string& target,
                              const std::string& display, const BuildOptions& options,
                              const HashWriteSettings& settings, UniqueFd* held_lock,
                              const BdbFlavor& flavor) {
-  UniqueFd tmp_fd;
-  absl::StatusOr<std::string> tmp = CreateTempFileNear(target, &tmp_fd);
-  if (!tmp.ok()) return tmp.status();
-  absl::Status s = [&]() -> absl::Status {
+  auto write = [&](int fd, const std::string& tmp) -> absl::Status {
     struct stat st;
-    if (::fstat(tmp_fd.get(), &st) != 0) {
-      return absl::UnavailableError(
-          absl::StrCat("stat ", *tmp, ": ", ErrnoText(errno)));
+    if (::fstat(fd, &st) != 0) {
+      return absl::UnavailableError(absl::StrCat("stat ", tmp, ": ", ErrnoText(errno)));
     }
     std::vector<BdbRecord> live;
     std::vector<uint32_t> hashes;
     records.Live(&live, &hashes);
-    FdSink sink(tmp_fd.get(), display);
+    FdSink sink(fd, display);
     absl::StatusOr<std::string> summary = flavor.write(live, hashes, settings, st, sink);
     if (!summary.ok()) {
       if (summary.status().code() == absl::StatusCode::kUnavailable) return summary.status();
@@ -285,25 +281,17 @@ absl::Status WriteAndReplace(RecordSet& records, const std::string& target,
       options.diagnostics(Severity::kVerbose,
                           absl::StrCat("database ", display, ": ", *summary));
     }
-    mode_t narrowed = 0;
-    if (absl::Status m = MatchTargetModeAndOwner(tmp_fd.get(), target,
-                                                 options.new_file_mode, &narrowed);
-        !m.ok()) {
-      return m;
-    }
-    if (narrowed != 0) {
-      Warn(options, NarrowedModeWarning(display, narrowed, options.new_file_mode));
-    }
-    if (absl::Status f = SyncFile(tmp_fd.get(), *tmp); !f.ok()) return f;
-    if (!held_lock->valid()) {
-      absl::StatusOr<UniqueFd> lock = LockTableFile(target, display);
-      if (!lock.ok()) return lock.status();
-      *held_lock = *std::move(lock);
-    }
-    return ReplaceFile(*tmp, target, tmp_fd.get());
-  }();
-  if (!s.ok()) ::unlink(tmp->c_str());
-  return s;
+    return absl::OkStatus();
+  };
+  auto lock = [&]() -> absl::Status {
+    if (held_lock->valid()) return absl::OkStatus();
+    absl::StatusOr<UniqueFd> taken = LockTableFile(target, display);
+    if (!taken.ok()) return taken.status();
+    *held_lock = *std::move(taken);
+    return absl::OkStatus();
+  };
+  return CommitNewFile(target, display, options.new_file_mode,
+                       [&](std::string_view w) { Warn(options, w); }, write, lock);
 }
 
 // Adds one record under the duplicate policy; returns whether the table

@@ -633,27 +633,16 @@ class LmdbBuilder final : public MapBuilder {
       return records_.key(a.index) < records_.key(b.index);
     });
 
-    UniqueFd tmp_fd;
-    absl::StatusOr<std::string> tmp = CreateTempFileNear(target, &tmp_fd);
-    if (!tmp.ok()) return tmp.status();
-    absl::Status s = WriteAll(*tmp, order);
-    mode_t narrowed = 0;
-    if (s.ok()) {
-      s = MatchTargetModeAndOwner(tmp_fd.get(), target, options_.new_file_mode, &narrowed);
-    }
-    if (s.ok() && narrowed != 0) {
-      Warn(options_, NarrowedModeWarning(target, narrowed, options_.new_file_mode));
-    }
-    if (s.ok()) s = SyncFile(tmp_fd.get(), *tmp);
-    if (s.ok()) {
-      // The exclusive moment Postfix's own bulk writer has: no reader is
-      // inside a lookup and no writer is inside a change when we replace.
-      UniqueFd old(::open(target.c_str(), O_RDWR | O_CLOEXEC));
-      if (old.valid()) s = LockWholeFile(old.get(), F_WRLCK, target);
-      if (s.ok()) s = ReplaceFile(*tmp, target, tmp_fd.get());
-    }
-    if (!s.ok()) ::unlink(tmp->c_str());
-    return s;
+    // The exclusive moment Postfix's own bulk writer has: no reader is
+    // inside a lookup and no writer is inside a change when we replace.
+    UniqueFd old;
+    return CommitNewFile(
+        target, target, options_.new_file_mode, [&](std::string_view w) { Warn(options_, std::string(w)); },
+        [&](int, const std::string& tmp) { return WriteAll(tmp, order); },
+        [&]() -> absl::Status {
+          old = UniqueFd(::open(target.c_str(), O_RDWR | O_CLOEXEC));
+          return old.valid() ? LockWholeFile(old.get(), F_WRLCK, target) : absl::OkStatus();
+        });
   }
 
  private:
