@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "string_view_compat.h"
 
 namespace libmaps::internal {
 namespace {
@@ -230,6 +231,21 @@ absl::Status ReplaceFile(const std::string& tmp, const std::string& target,
   }
   if (tmp_fd >= 0) ::flock(tmp_fd, LOCK_UN);
   return SyncDirectoryOf(target);
+}
+
+absl::Status PwriteAll(int fd, uint64_t offset, std::span<const uint8_t> bytes,
+                       std::string_view display) {
+  while (!bytes.empty()) {
+    ssize_t n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      return absl::UnavailableError(absl::StrCat("write database ", ToAbsl(display),
+                                                 ": ", std::strerror(errno)));
+    }
+    bytes = bytes.subspan(static_cast<size_t>(n));
+    offset += static_cast<uint64_t>(n);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CommitNewFile(const std::string& target, std::string_view display,

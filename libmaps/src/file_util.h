@@ -5,6 +5,8 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -100,6 +102,11 @@ int FlockRetry(int fd, int op);
 // LOCK_SH, do not wait for our descriptor to close).
 [[nodiscard]] absl::Status ReplaceFile(const std::string& tmp,
                                        const std::string& target, int tmp_fd = -1);
+
+// pwrite(2) of all of `bytes` at `offset`, retried on EINTR and short
+// writes. Errors: kUnavailable "write database DISPLAY: <strerror>".
+[[nodiscard]] absl::Status PwriteAll(int fd, uint64_t offset, std::span<const uint8_t> bytes,
+                                     std::string_view display);
 
 // The one commit-and-rename path of every table builder (hash:, btree:,
 // lmdb:, cdb:): creates the temporary file beside `target`

@@ -257,19 +257,8 @@ class Output {
     return buf_.size() >= (size_t{1} << 20) ? Flush() : absl::OkStatus();
   }
   absl::Status WriteAt(uint64_t offset, const void* data, size_t n) {
-    const auto* p = static_cast<const uint8_t*>(data);
-    while (n > 0) {
-      ssize_t w = ::pwrite(fd_, p, n, static_cast<off_t>(offset));
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) {
-        return absl::UnavailableError(
-            absl::StrCat("write database ", display_, ": ", std::strerror(errno)));
-      }
-      p += w;
-      n -= static_cast<size_t>(w);
-      offset += static_cast<uint64_t>(w);
-    }
-    return absl::OkStatus();
+    return PwriteAll(fd_, offset, std::span<const uint8_t>(static_cast<const uint8_t*>(data), n),
+                     display_);
   }
   absl::Status Flush() {
     absl::Status s = WriteAt(at_, buf_.data(), buf_.size());

@@ -147,17 +147,7 @@ class FdSink final : public BdbFileSink {
  public:
   FdSink(int fd, const std::string& display) : fd_(fd), display_(display) {}
   absl::Status Write(uint64_t offset, std::span<const uint8_t> bytes) override {
-    while (!bytes.empty()) {
-      ssize_t n = ::pwrite(fd_, bytes.data(), bytes.size(), static_cast<off_t>(offset));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return absl::UnavailableError(
-            absl::StrCat("write database ", display_, ": ", ErrnoText(errno)));
-      }
-      bytes = bytes.subspan(static_cast<size_t>(n));
-      offset += static_cast<uint64_t>(n);
-    }
-    return absl::OkStatus();
+    return PwriteAll(fd_, offset, bytes, display_);
   }
 
  private:

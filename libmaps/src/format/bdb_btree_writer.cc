@@ -348,19 +348,6 @@ class TreeWriter {
   std::vector<Level> levels_;
 };
 
-class StringSink final : public BdbFileSink {
- public:
-  explicit StringSink(std::string* out) : out_(out) {}
-  absl::Status Write(uint64_t offset, std::span<const uint8_t> bytes) override {
-    if (out_->size() < offset + bytes.size()) out_->resize(offset + bytes.size());
-    std::memcpy(out_->data() + offset, bytes.data(), bytes.size());
-    return absl::OkStatus();
-  }
-
- private:
-  std::string* out_;
-};
-
 }  // namespace
 
 absl::StatusOr<BdbBtreeWriteStats> WriteBdbBtreeTree(std::span<const BdbRecord> records,
@@ -419,7 +406,7 @@ absl::StatusOr<std::string> WriteBdbBtreeToString(std::span<const BdbRecord> rec
                                                   const BdbBtreeWriterOptions& options,
                                                   BdbBtreeWriteStats* stats) {
   std::string out;
-  StringSink sink(&out);
+  BdbStringSink sink(&out);
   absl::StatusOr<BdbBtreeWriteStats> written = WriteBdbBtree(records, options, sink);
   if (!written.ok()) return written.status();
   if (stats != nullptr) *stats = *written;

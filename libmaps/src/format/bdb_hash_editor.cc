@@ -18,6 +18,7 @@
 #include "format/bdb_hash_reader.h"
 #include "format/bdb_hash_writer.h"
 #include "mapped_file.h"
+#include "file_util.h"
 #include "string_view_compat.h"
 
 namespace libmaps::internal {
@@ -547,14 +548,7 @@ class BdbHashEditor::Impl {
   }
 
   absl::Status WriteAt(uint64_t offset, std::span<const uint8_t> bytes) {
-    while (!bytes.empty()) {
-      ssize_t n = ::pwrite(fd_, bytes.data(), bytes.size(), static_cast<off_t>(offset));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return IoError("write", display_);
-      bytes = bytes.subspan(static_cast<size_t>(n));
-      offset += static_cast<uint64_t>(n);
-    }
-    return absl::OkStatus();
+    return PwriteAll(fd_, offset, bytes, display_);
   }
 
   absl::Status Sync() {

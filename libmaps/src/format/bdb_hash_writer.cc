@@ -387,20 +387,6 @@ void Writer::WriteMeta(uint8_t* m, uint32_t buckets, uint32_t log2_buckets,
   for (uint32_t i = 0; i <= log2_buckets; ++i) enc_.U32(m + b::kMetaSpares + 4 * i, 1);
 }
 
-class StringSink final : public BdbFileSink {
- public:
-  explicit StringSink(std::string* out) : out_(out) {}
-  absl::Status Write(uint64_t offset, std::span<const uint8_t> bytes) override {
-    const size_t end = static_cast<size_t>(offset) + bytes.size();
-    if (out_->size() < end) out_->resize(end);
-    if (!bytes.empty()) std::memcpy(out_->data() + offset, bytes.data(), bytes.size());
-    return absl::OkStatus();
-  }
-
- private:
-  std::string* out_;
-};
-
 bool IsValidPageSize(uint32_t p) {
   return p >= b::kMinPageSize && p <= b::kMaxPageSize && (p & (p - 1)) == 0;
 }
@@ -433,11 +419,18 @@ absl::StatusOr<BdbHashWriteStats> WriteBdbHash(std::span<const BdbRecord> record
   return writer.Run();
 }
 
+absl::Status BdbStringSink::Write(uint64_t offset, std::span<const uint8_t> bytes) {
+  const size_t end = static_cast<size_t>(offset) + bytes.size();
+  if (out_->size() < end) out_->resize(end);
+  if (!bytes.empty()) std::memcpy(out_->data() + offset, bytes.data(), bytes.size());
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> WriteBdbHashToString(std::span<const BdbRecord> records,
                                                  const BdbHashWriterOptions& options,
                                                  BdbHashWriteStats* stats) {
   std::string out;
-  StringSink sink(&out);
+  BdbStringSink sink(&out);
   absl::StatusOr<BdbHashWriteStats> written = WriteBdbHash(records, options, sink);
   if (!written.ok()) return written.status();
   if (stats != nullptr) *stats = *written;

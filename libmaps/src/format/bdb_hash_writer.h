@@ -96,6 +96,16 @@ class BdbFileSink {
 //   kResourceExhausted   the file would need more than 2^32 pages, or an
 //                        item is 4 GiB or longer
 //   anything the sink returns
+// A sink that collects the file in a string (tests, fuzzers, *ToString).
+class BdbStringSink final : public BdbFileSink {
+ public:
+  explicit BdbStringSink(std::string* out) : out_(out) {}
+  [[nodiscard]] absl::Status Write(uint64_t offset, std::span<const uint8_t> bytes) override;
+
+ private:
+  std::string* out_;
+};
+
 [[nodiscard]] absl::StatusOr<BdbHashWriteStats> WriteBdbHash(
     std::span<const BdbRecord> records, const BdbHashWriterOptions& options,
     BdbFileSink& sink, std::span<const uint32_t> hashes = {});
