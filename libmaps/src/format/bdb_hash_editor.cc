@@ -169,21 +169,8 @@ class BdbHashEditor::Impl {
 
   uint16_t U16(const uint8_t* p) const { return order_.U16(p); }
   uint32_t U32(const uint8_t* p) const { return order_.U32(p); }
-  void Put16(uint8_t* p, uint32_t v) const {
-    const uint16_t x = static_cast<uint16_t>(v);
-    if (order_.big_endian()) {
-      p[0] = static_cast<uint8_t>(x >> 8);
-      p[1] = static_cast<uint8_t>(x);
-    } else {
-      p[0] = static_cast<uint8_t>(x);
-      p[1] = static_cast<uint8_t>(x >> 8);
-    }
-  }
-  void Put32(uint8_t* p, uint32_t v) const {
-    for (int i = 0; i < 4; ++i) {
-      p[order_.big_endian() ? 3 - i : i] = static_cast<uint8_t>(v >> (8 * i));
-    }
-  }
+  void Put16(uint8_t* p, uint32_t v) const { b::Encoder(order_.big_endian()).U16(p, v); }
+  void Put32(uint8_t* p, uint32_t v) const { b::Encoder(order_.big_endian()).U32(p, v); }
 
   bool Big(size_t n) const { return n > threshold_; }
   uint32_t Capacity() const { return page_size_ - overhead_; }
