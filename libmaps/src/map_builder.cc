@@ -1,5 +1,8 @@
 #include "libmaps/map_builder.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "table_types.h"
@@ -15,8 +18,27 @@ MapUpdater::~MapUpdater() = default;
 
 namespace {
 
+// The types Postfix 3.7.11 on Debian knows but cannot create (postconf -m
+// of postfix, postfix-lmdb, postfix-cdb and postfix-pcre, less the types
+// with a bulk-mode writer). The SQL and LDAP types are known only once
+// their package is installed, so Postfix without them gives the "Is the
+// package installed?" message; so does cmap.
+constexpr std::string_view kPostfixLookupOnlyTypes[] = {
+    "cidr",     "environ", "inline",    "internal", "memcache", "nis",
+    "pcre",     "pipemap", "randmap",   "regexp",   "socketmap", "static",
+    "tcp",      "texthash", "unionmap", "unix",
+};
+
+bool PostfixLookupOnly(std::string_view type) {
+  return std::find(std::begin(kPostfixLookupOnlyTypes), std::end(kPostfixLookupOnlyTypes),
+                   type) != std::end(kPostfixLookupOnlyTypes);
+}
+
 absl::Status CannotCreate(const MapSpec& spec, const internal::TableBackend* backend) {
-  if (backend != nullptr) {
+  if (spec.type == "proxy") {
+    return absl::InvalidArgumentError("can't create maps via the proxy service");
+  }
+  if (backend != nullptr || PostfixLookupOnly(spec.type)) {
     return absl::InvalidArgumentError(absl::StrCat("unsupported dictionary type: ", spec.type,
                                                    " does not support bulk-mode creation."));
   }
@@ -26,6 +48,17 @@ absl::Status CannotCreate(const MapSpec& spec, const internal::TableBackend* bac
 }
 
 }  // namespace
+
+absl::Status CheckBuildable(std::string_view spec) {
+  // Split as postmap's create mode does, without further checks.
+  const size_t colon = spec.find(':');
+  MapSpec parsed;
+  parsed.type = std::string(spec.substr(0, colon));
+  if (colon != std::string_view::npos) parsed.name = std::string(spec.substr(colon + 1));
+  const internal::TableBackend* backend = internal::FindBackend(parsed.type);
+  if (backend == nullptr || backend->build == nullptr) return CannotCreate(parsed, backend);
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::unique_ptr<MapBuilder>> NewMapBuilder(
     std::string_view spec, const BuildOptions& options) {
@@ -41,6 +74,10 @@ absl::StatusOr<std::unique_ptr<MapUpdater>> OpenMapUpdater(
   absl::StatusOr<MapSpec> parsed = ParseMapSpec(spec);
   if (!parsed.ok()) return parsed.status();
   const internal::TableBackend* backend = internal::FindBackend(parsed->type);
+  if (backend == nullptr && !create && PostfixLookupOnly(parsed->type)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(parsed->type, ":", parsed->name, " map requires O_RDONLY access mode"));
+  }
   if (backend == nullptr) return CannotCreate(*parsed, backend);
   if (backend->update == nullptr) {
     if (backend->no_update.empty()) {

@@ -46,11 +46,21 @@ class Env:
     def path(self, name):
         return os.path.join(self.work, name)
 
-    def main_cf(self, **params):
+    def main_cf(self, raw=(), **params):
         lines = ["compatibility_level = 3.6"]
         lines += [f"{k} = {v}" for k, v in params.items()]
-        with open(os.path.join(self.conf, "main.cf"), "w") as f:
+        lines += list(raw)
+        path = os.path.join(self.conf, "main.cf")
+        with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
+        # Postfix's commands wait ~2 s when main.cf changed in the last
+        # second or two: back-date it.
+        os.utime(path, (0, 0))
+
+    def postconf(self, *args):
+        p = subprocess.run([shutil.which("postconf") or "/usr/sbin/postconf", "-c", self.conf,
+                            *args], capture_output=True, timeout=60)
+        return p.stdout.decode()
 
     def source(self, name, text, mode=0o600, age=300):
         p = self.path(name)
@@ -72,9 +82,9 @@ class Env:
                            capture_output=True, timeout=60)
         return p.stdout.decode().rstrip("\n") if p.returncode == 0 else None
 
-    def check_sasl(self, *args):
+    def check_sasl(self, *args, env=None):
         p = subprocess.run([self.cmap, "--check-sasl", "-c", self.conf, *args],
-                           capture_output=True, timeout=60)
+                           capture_output=True, timeout=60, env=env)
         out, err = p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
         for s in SECRETS:
             check(f"no password in output ({' '.join(args)})",
@@ -103,6 +113,242 @@ def agree_with_postmap(env, name, out):
         if value is not None:
             check(f"{name}: username of {key}", value.split(":", 1)[0] == username,
                   f"check says {username!r}, postmap's value has another username")
+
+
+def guide(smtp_pass, **overrides):
+    """main.cf as the relay guide writes it (shared/guide/relay-setup-guide.md),
+    with TLS made mandatory: the set-up that works."""
+    params = dict(relayhost="[relay.example.jp]:587", smtp_sasl_auth_enable="yes",
+                  smtp_sasl_password_maps=f"hash:{smtp_pass}",
+                  smtp_sasl_security_options="noanonymous",
+                  smtp_sasl_mechanism_filter="plain, login",
+                  smtp_tls_security_level="encrypt")
+    params.update(overrides)
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def mistakes(env, work):
+    """One scenario per mistake of issue 18, each on the guide's set-up, with
+    real postmap/postconf saying what Postfix makes of the same files."""
+    smtp_pass = env.path("guide_pass")
+    good = f"[relay.example.jp]:587 userid:{SECRETS[0]}\n"
+
+    def build(text, spec_type="hash"):
+        env.source("guide_pass", text)
+        env.postmap_build(f"{spec_type}:{smtp_pass}")
+
+    def expect(name, rc_want, needles, *args, env_vars=None, absent=()):
+        rc, out, err = env.check_sasl(*args, env=env_vars)
+        check(f"{name}: exit {rc_want}", rc == rc_want, f"exit {rc}\n{out}{err}")
+        for n in needles:
+            check(f"{name}: says {n!r}", n in out, out)
+        for n in absent:
+            check(f"{name}: does not say {n!r}", n not in out, out)
+        return out
+
+    # The working set-up first: the guide with mandatory TLS.
+    build(good)
+    env.main_cf(**guide(smtp_pass))
+    out = expect("guide", 0, ["mechanisms with TLS: PLAIN and LOGIN", "result: ok"])
+    agree_with_postmap(env, "guide", out)
+
+    # The guide as written: no TLS level, so PLAIN may go out in clear.
+    env.main_cf(**guide(smtp_pass, smtp_tls_security_level=None))
+    expect("no tls", 1, ["PLAIN and LOGIN would send the password unencrypted",
+                         "smtp_tls_security_level = encrypt"])
+
+    # smtp_sasl_security_options left at its default (noplaintext) while the
+    # filter keeps only plain and login: nothing remains.
+    env.main_cf(**guide(smtp_pass, smtp_sasl_security_options=None))
+    check("default options: postconf default", "noplaintext" in
+          env.postconf("-xh", "smtp_sasl_tls_security_options"), "postconf default")
+    expect("filtered away", 1, ["no mechanism is left with TLS",
+                                "smtp_sasl_tls_security_options = noanonymous"])
+
+    # The Cyrus plugins not installed ($SASL_PATH is Cyrus's own variable).
+    empty = os.path.join(work, "no-plugins")
+    os.makedirs(empty, exist_ok=True)
+    env.main_cf(**guide(smtp_pass))
+    expect("no plugins", 1, ["no Cyrus SASL client plugin for a password mechanism"],
+           env_vars=dict(os.environ, SASL_PATH=empty))
+
+    # lmdb: missing from postconf -m (this Postfix's meta_directory without
+    # postfix-lmdb's dynamicmaps entry): postconf itself says so.
+    meta = os.path.join(work, "meta")
+    os.makedirs(meta, exist_ok=True)
+    open(os.path.join(meta, "dynamicmaps.cf"), "w").close()
+    build(good, "lmdb")
+    env.main_cf(raw=[f"meta_directory = {meta}"],
+                **guide(smtp_pass, smtp_sasl_password_maps=f"lmdb:{smtp_pass}"))
+    check("no lmdb: postconf -m", "lmdb" not in env.postconf("-m").split(), env.postconf("-m"))
+    expect("no lmdb", 1, ["this Postfix cannot open lmdb: tables",
+                          "install the postfix-lmdb package"])
+
+    # hash: on a Postfix without Berkeley DB: a postconf whose -m lacks hash
+    # and btree, as on such a system (Debian's postconf, with those two
+    # names removed from its -m answer).
+    fake = os.path.join(work, "nobdb")
+    os.makedirs(fake, exist_ok=True)
+    real = shutil.which("postconf") or "/usr/sbin/postconf"
+    with open(os.path.join(fake, "postconf"), "w") as f:
+        f.write("#!/bin/sh\n"
+                f'case " $* " in *" -m "*) "{real}" "$@" | grep -v -x -e hash -e btree;;\n'
+                f'*) exec "{real}" "$@";; esac\n')
+    os.chmod(os.path.join(fake, "postconf"), 0o755)
+    build(good)
+    env.main_cf(**guide(smtp_pass))
+    expect("no bdb", 1, ["this Postfix cannot open hash: tables",
+                         f"cmap --convert hash:{smtp_pass} lmdb"],
+           env_vars=dict(os.environ, PATH=fake + ":" + os.environ["PATH"]))
+
+    # A cdb: table (postmap-built) is checked like the others.
+    build(good, "cdb")
+    env.main_cf(**guide(smtp_pass, smtp_sasl_password_maps=f"cdb:{smtp_pass}"))
+    out = expect("cdb", 0, ["result: ok"])
+    check("cdb: used", used(out) == [(f"cdb:{smtp_pass}", "[relay.example.jp]:587", "userid")],
+          out)
+    agree_with_postmap(env, "cdb", out)
+
+    # A comment after the value: postmap stores it as part of the password.
+    build(f"[relay.example.jp]:587 userid:{SECRETS[0]}  # relay account\n")
+    env.main_cf(**guide(smtp_pass))
+    expect("comment", 1, [f"{smtp_pass}, line 1: key [relay.example.jp]:587: the value has "
+                          "a '#' after whitespace"])
+    value = env.postmap_query("[relay.example.jp]:587", f"hash:{smtp_pass}") or ""
+    check("comment: postmap keeps it", value.endswith("# relay account"), "no comment")
+
+    # Two lines for one key: the first wins, the edit below is ignored.
+    build(f"[relay.example.jp]:587 olduser:{SECRETS[0]}\n"
+          f"[relay.example.jp]:587 newuser:{SECRETS[1]}\n")
+    out = expect("duplicate", 1, [f"{smtp_pass}, line 2: key [relay.example.jp]:587 again "
+                                  "(first on line 1)", 'username "olduser"'])
+    agree_with_postmap(env, "duplicate", out)
+
+    # A byte-order mark from the editor: part of the first key.
+    build("\ufeff" + good)
+    expect("bom", 1, [f"{smtp_pass}, line 1: the file starts with a UTF-8 byte-order mark",
+                      "no credential"])
+    check("bom: postmap agrees",
+          env.postmap_query("[relay.example.jp]:587", f"hash:{smtp_pass}") is None,
+          "postmap finds the key")
+
+    # Every line indented: one logical line that postmap skips; an empty table.
+    build("  " + good + "  mx.example.net other:" + SECRETS[1] + "\n")
+    expect("indented", 1, [f"{smtp_pass}, line 1: the line starts with whitespace",
+                           "Postfix skips it and every indented line that follows",
+                           "has no entries"])
+    p = subprocess.run([env.postmap, "-c", env.conf, "-s", f"hash:{smtp_pass}"],
+                       capture_output=True, timeout=60)
+    check("indented: postmap table empty", p.stdout == b"", "postmap -s shows records")
+    # One indented line after an entry: appended to that entry's password.
+    build(good + "  mx.example.net other:" + SECRETS[1] + "\n")
+    expect("continued", 1, [f"{smtp_pass}, line 2: the line starts with whitespace, so "
+                            "postmap appends it to the entry of line 1"])
+
+    # Windows line ends: noted; postmap drops the CR, so nothing breaks.
+    build(good.replace("\n", "\r\n"))
+    expect("crlf", 0, ["Windows line ends (CR LF)", "result: ok"])
+    value = env.postmap_query("[relay.example.jp]:587", f"hash:{smtp_pass}") or ""
+    check("crlf: postmap drops CR", "\r" not in value and value.startswith("userid:"), "CR kept")
+
+    # A space instead of the colon: the password is never shown.
+    build(f"[relay.example.jp]:587 userid {SECRETS[0]}\n")
+    expect("space", 1, ['username "userid ..."', "value has no ':'",
+                        "shown up to its first space"])
+
+    # main.cf names the .db file: Postfix opens smtp_pass.db.db.
+    build(good)
+    env.main_cf(**guide(smtp_pass, smtp_sasl_password_maps=f"hash:{smtp_pass}.db"))
+    expect("db suffix", 1, [f"is named with its file's .db suffix",
+                            f"write hash:{smtp_pass} in main.cf"],
+           absent=[f"run cmap hash:{smtp_pass}.db"])
+
+    # A misspelt parameter name, and a later line overriding an earlier one.
+    params = guide(smtp_pass)
+    del params["smtp_sasl_password_maps"]
+    env.main_cf(raw=[f"smtp_sasl_password_map = hash:{smtp_pass}"], **params)
+    expect("typo", 1, ["sets smtp_sasl_password_map, which Postfix does not know",
+                       "did you mean smtp_sasl_password_maps?",
+                       "smtp_sasl_password_maps is empty"])
+    env.main_cf(raw=["relayhost = [old-relay.example]:25"], **guide(smtp_pass))
+    check("override: postconf agrees", env.postconf("-h", "relayhost").strip() ==
+          "[old-relay.example]:25", env.postconf("-h", "relayhost"))
+    expect("override", 1, ["sets relayhost again: Postfix uses only this last line",
+                           "next hop [old-relay.example]:25 (relayhost)"])
+
+    # Next hops from transport_maps and sender_dependent_relayhost_maps, and
+    # -f choosing the sender's relay.
+    build(good + f"[relay2.example]:587 user2:{SECRETS[1]}\n"
+          f"[relay3.example]:587 user3:{SECRETS[2]}\n")
+    env.source("transport", "example.com smtp:[relay2.example]:587\n"
+                            "local.example local:\n")
+    env.postmap_build(f"hash:{env.path('transport')}")
+    env.source("sender_relay", "@sender.example [relay3.example]:587\n")
+    env.postmap_build(f"hash:{env.path('sender_relay')}")
+    env.main_cf(**guide(smtp_pass, transport_maps=f"hash:{env.path('transport')}",
+                        sender_dependent_relayhost_maps=f"hash:{env.path('sender_relay')}"))
+    out = expect("next hops", 0, ["next hop [relay.example.jp]:587 (relayhost)",
+                                  "next hop [relay2.example]:587 (transport_maps",
+                                  "next hop [relay3.example]:587 "
+                                  "(sender_dependent_relayhost_maps, key @sender.example)"])
+    check("next hops: users", [u[2] for u in used(out)] == ["user3", "userid", "user2"], out)
+    out = expect("sender", 0, ["(sender_dependent_relayhost_maps, key @sender.example)"],
+                 "-f", "someone@sender.example",
+                 absent=["next hop [relay.example.jp]:587"])
+
+    # --resolve: MX hosts from a DNS server of the test's own, in a private
+    # network and mount namespace (its own /etc/resolv.conf), so no real
+    # DNS is needed or asked. Postfix tries the MX host's name first.
+    build(good + f"mx2.example.jp user-mx2:{SECRETS[1]}\n")
+    env.main_cf(**guide(smtp_pass, relayhost="example.jp:587"))
+    resolv = os.path.join(work, "resolv.conf")
+    with open(resolv, "w") as f:
+        f.write("nameserver 127.0.0.1\noptions attempts:1 timeout:2\n")
+    dns = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_dns.py")
+    script = os.path.join(work, "resolve.sh")
+    with open(script, "w") as f:
+        f.write(f"""set -e
+ip link set lo up
+mount --bind {resolv} /etc/resolv.conf
+python3 {dns} 53 example.jp=10:mx1.example.jp,20:mx2.example.jp nomx.example= \\
+    missing.example=nx > {work}/dns.out 2>&1 &
+dns_pid=$!
+trap 'kill $dns_pid' EXIT
+while ! grep -q ready {work}/dns.out 2>/dev/null; do sleep 0.05; done
+for args in "" "nomx.example" "[relay.example.jp]:587 missing.example"; do
+  echo "=== $args"
+  {env.cmap} --check-sasl -c {env.conf} --resolve $args || echo "exit $?"
+done
+""")
+    p = subprocess.run(["unshare", "-m", "-n", "sh", script], capture_output=True, timeout=120)
+    out = p.stdout.decode(errors="replace")
+    check("resolve: ran", p.returncode == 0 and out.count("===") == 3,
+          f"exit {p.returncode} {p.stderr!r}")
+    for s in SECRETS:
+        check("resolve: no password", s not in out, "a password was printed")
+    parts = out.split("=== ")
+    if len(parts) == 4:
+        mx, nomx, missing = parts[1], parts[2], parts[3]
+        check("resolve: MX list", "MX: mx1.example.jp and mx2.example.jp" in mx, mx)
+        check("resolve: mx1 has none", "host mx1.example.jp\n  keys, in Postfix's order: "
+              "mx1.example.jp, example.jp:587" in mx and
+              "next hop example.jp:587: no credential" in mx, mx)
+        check("resolve: mx2 found", "uses hash:" in mx and 'username "user-mx2"' in mx, mx)
+        check("resolve: exit 1 (mx1)", "exit 1" in mx, mx)
+        check("resolve: no MX", "MX: none (Postfix connects to nomx.example itself)" in nomx,
+              nomx)
+        check("resolve: NXDOMAIN", "MX lookup of missing.example: the domain does not "
+              "exist" in missing and 'username "userid"' in missing, missing)
+
+    # One command line: options before the command, --help, --version.
+    env.main_cf(**guide(smtp_pass))
+    p = subprocess.run([env.cmap, "-c", env.conf, "--check-sasl"], capture_output=True,
+                       timeout=60)
+    check("option first: exit 0", p.returncode == 0, f"exit {p.returncode}")
+    for args in (["--help"], ["--version"]):
+        p = subprocess.run([env.cmap, *args], capture_output=True, timeout=60)
+        check(f"{args[0]}: stdout, exit 0", p.returncode == 0 and p.stdout and not p.stderr,
+              f"exit {p.returncode}")
 
 
 def main():
@@ -243,16 +489,18 @@ def main():
         check("config_directory: used",
               [u[0] for u in used(out)] == [f"hash:{env.conf}/sasl_passwd"], out)
 
-        # 6c. A table of a type cmap cannot read: a missing credential may
-        # be there, so it is a note, not a warning.
+        # 6c. A table of a type this Postfix cannot open (mysql: without
+        # postfix-mysql): a failure, as it is for the SMTP client.
         env.main_cf(relayhost="[elsewhere.example]:587", smtp_sasl_auth_enable="yes",
                     smtp_sasl_password_maps=f"hash:{env.conf}/sasl_passwd, "
                                             "mysql:/etc/postfix/mysql-sasl.cf",
                     smtp_tls_security_level="encrypt")
         rc, out, err = env.check_sasl()
-        check("unchecked type: exit 0", rc == 0, f"exit {rc}\n{out}")
-        check("unchecked type: note", "not checked: mysql:/etc/postfix/mysql-sasl.cf" in out,
-              out)
+        check("unchecked type: exit 1", rc == 1, f"exit {rc}\n{out}")
+        check("unchecked type: warning",
+              "this Postfix cannot open mysql: tables" in out, out)
+        check("unchecked type: postconf agrees", "mysql" not in env.postconf("-m").split(),
+              "postconf -m lists mysql")
 
         # 7. Authentication off, a missing table, usage errors.
         env.main_cf(relayhost="[relay.example.jp]:587",
@@ -268,6 +516,7 @@ def main():
                            capture_output=True, timeout=60)
         check("no main.cf: exit 1", p.returncode == 1 and b"main.cf" in p.stderr,
               f"exit {p.returncode}: {p.stderr!r}")
+        mistakes(env, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

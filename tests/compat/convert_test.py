@@ -144,12 +144,14 @@ def main():
                            (["hash:owned", "hash"], b"is already of type hash"),
                            (["hash:owned", "texthash"], b"cmap converts to hash, btree, lmdb or cdb"),
                            (["hash:owned"], b"usage: cmap --convert")):
+            # A usage error of cmap's own command exits 2, other errors 1.
+            want_status = 2 if b"usage" in want else 1
             for leftover in ("missing.lmdb",):
                 if os.path.exists(os.path.join(work, leftover)):
                     os.unlink(os.path.join(work, leftover))
             p = subprocess.run([cmap, "--convert", "-c", "conf", *args], cwd=work,
                                capture_output=True, timeout=60)
-            if p.returncode != 1 or want not in p.stderr:
+            if p.returncode != want_status or want not in p.stderr:
                 fail(f"--convert {' '.join(args)}: exit {p.returncode}, {p.stderr!r}")
         if os.path.exists(os.path.join(work, "missing.lmdb")):
             fail("a failed conversion created a file")

@@ -29,6 +29,8 @@
 #include "libmaps/postfix_config.h"
 #include "libmaps/text.h"
 #include "check_sasl.h"
+#include "command_line.h"
+#include "log.h"
 #include "message_keys.h"
 
 namespace cmap {
@@ -59,11 +61,6 @@ std::string ConvertTargets() {
 }
 
 constexpr std::string_view kProgram = "cmap";
-constexpr std::string_view kUsage =
-    "usage: cmap [-bfFhimnNoprsuUvw] [-c config_dir] [-d key] [-q key] "
-    "[map_type:]file...";
-constexpr std::string_view kOptionsWithArg = "cdq";
-constexpr std::string_view kOptions = "bcdfFhimnNopqrsuUvw";
 
 // Reads one key line from stdin as postmap does: the newline is dropped, a
 // final line without one counts, text after a NUL byte is ignored (keys are
@@ -91,32 +88,31 @@ class Command {
   Command(std::istream& in, std::ostream& out, std::ostream& err)
       : in_(in), out_(out), err_(err) {}
 
-  int Run(const std::vector<std::string>& args);
-  // cmap --convert: the table of the first operand rewritten as the type
-  // named by the second.
-  void set_convert() { convert_ = true; }
+  int Run(const CommandLine& cl);
 
  private:
-  // Option parsing as getopt(3) with a leading '+': options stop at the
-  // first operand. Returns false after printing a usage error.
-  bool ParseOptions(const std::vector<std::string>& args);
+  // Takes the options of a parsed command line. Returns false after
+  // printing an error (postmap's "specify only one of" checks).
+  bool ApplyOptions(const CommandLine& cl);
 
   // Every message is rendered as Postfix renders log text: unprintable
   // bytes become '?' (file names from -F values, keys, paths).
-  int Fatal(std::string_view message) {
-    err_ << kProgram << ": fatal: " << Printable(message) << '\n';
-    return 1;
-  }
-  void Warn(std::string_view message) {
-    err_ << kProgram << ": warning: " << Printable(message) << '\n';
+  // Each also goes to the mail log (log.h), as postmap's messages do.
+  int Fatal(std::string_view message) { return Emit(LogLevel::kFatal, message), 1; }
+  void Warn(std::string_view message) { Emit(LogLevel::kWarning, message); }
+  void Emit(LogLevel level, std::string_view message) {
+    const std::string text = Printable(message);
+    static constexpr std::string_view kWords[] = {"", "warning: ", "error: ", "fatal: "};
+    err_ << kProgram << ": " << kWords[static_cast<int>(level)] << text << '\n';
+    LogTrail::Get().Write(level, text);
   }
   std::string Printable(std::string_view message) const {
     return libmaps::Printable(message, config_.smtputf8_enable || !config_loaded_);
   }
   void Verbose(std::string_view message) {
-    if (verbose_ > 0) err_ << kProgram << ": " << message << '\n';
+    if (verbose_ > 0) Emit(LogLevel::kInfo, message);
   }
-  int Usage() { return Fatal(kUsage); }
+  int Usage() { return Fatal(UsageLine(Mode::kPostmap)); }
   // A read error on standard input (errno as the stream left it).
   static std::string StdinError() {
     return std::string("read stdin: ") + std::strerror(errno != 0 ? errno : EIO);
@@ -169,77 +165,49 @@ class Command {
   std::vector<std::unique_ptr<libmaps::Map>> maps_;
 };
 
-bool Command::ParseOptions(const std::vector<std::string>& args) {
-  size_t i = 1;
-  for (; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (arg == "--") {
-      ++i;
-      break;
-    }
-    if (arg.size() < 2 || arg[0] != '-') break;
-    for (size_t j = 1; j < arg.size(); ++j) {
-      char c = arg[j];
-      if (kOptions.find(c) == std::string_view::npos) {
-        err_ << kProgram << ": invalid option -- '" << c << "'\n";
-        Usage();
-        return false;
-      }
-      std::string value;
-      if (kOptionsWithArg.find(c) != std::string_view::npos) {
-        if (j + 1 < arg.size()) {
-          value = arg.substr(j + 1);
-        } else if (i + 1 < args.size()) {
-          value = args[++i];
-        } else {
-          err_ << kProgram << ": option requires an argument -- '" << c << "'\n";
-          Usage();
+bool Command::ApplyOptions(const CommandLine& cl) {
+  for (const auto& [c, value] : cl.options) {
+    switch (c) {
+      case 'b': body_ = true; break;
+      case 'c': config_dir_ = value; has_config_dir_ = true; break;
+      case 'd':
+        if (sequence_ || query_ || delete_key_) {
+          Fatal("specify only one of -s -q or -d");
           return false;
         }
-        j = arg.size();
-      }
-      switch (c) {
-        case 'b': body_ = true; break;
-        case 'c': config_dir_ = value; has_config_dir_ = true; break;
-        case 'd':
-          if (sequence_ || query_ || delete_key_) {
-            Fatal("specify only one of -s -q or -d");
-            return false;
-          }
-          delete_key_ = value;
-          break;
-        case 'f': fold_ = false; break;
-        case 'F': files_ = true; break;
-        case 'h': header_ = true; break;
-        case 'i': incremental_ = true; break;
-        case 'm': mime_ = true; break;
-        case 'n': nul_ = libmaps::NulPolicy::kWithout; break;
-        case 'N': nul_ = libmaps::NulPolicy::kWith; break;
-        case 'o': keep_root_ = true; break;
-        case 'p': plain_mode_ = true; break;
-        case 'U': force_utf8_checks_ = true; break;
-        case 'q':
-          if (sequence_ || query_ || delete_key_) {
-            Fatal("specify only one of -s -q or -d");
-            return false;
-          }
-          query_ = value;
-          break;
-        case 'r': dups_ = libmaps::DuplicatePolicy::kReplace; break;
-        case 's':
-          if (query_ || delete_key_) {
-            Fatal("specify only one of -s or -q or -d");
-            return false;
-          }
-          sequence_ = true;
-          break;
-        case 'u': no_utf8_ = true; break;
-        case 'v': ++verbose_; break;
-        case 'w': dups_ = libmaps::DuplicatePolicy::kIgnore; break;
-      }
+        delete_key_ = value;
+        break;
+      case 'f': fold_ = false; break;
+      case 'F': files_ = true; break;
+      case 'h': header_ = true; break;
+      case 'i': incremental_ = true; break;
+      case 'm': mime_ = true; break;
+      case 'n': nul_ = libmaps::NulPolicy::kWithout; break;
+      case 'N': nul_ = libmaps::NulPolicy::kWith; break;
+      case 'o': keep_root_ = true; break;
+      case 'p': plain_mode_ = true; break;
+      case 'U': force_utf8_checks_ = true; break;
+      case 'q':
+        if (sequence_ || query_ || delete_key_) {
+          Fatal("specify only one of -s -q or -d");
+          return false;
+        }
+        query_ = value;
+        break;
+      case 'r': dups_ = libmaps::DuplicatePolicy::kReplace; break;
+      case 's':
+        if (query_ || delete_key_) {
+          Fatal("specify only one of -s or -q or -d");
+          return false;
+        }
+        sequence_ = true;
+        break;
+      case 'u': no_utf8_ = true; break;
+      case 'v': ++verbose_; break;
+      case 'w': dups_ = libmaps::DuplicatePolicy::kIgnore; break;
     }
   }
-  operands_.assign(args.begin() + static_cast<long>(i), args.end());
+  operands_ = cl.operands;
   return true;
 }
 
@@ -428,8 +396,9 @@ int Command::Sequence() {
   return 0;
 }
 
-int Command::Run(const std::vector<std::string>& args) {
-  if (!ParseOptions(args)) return 1;
+int Command::Run(const CommandLine& cl) {
+  convert_ = cl.mode == Mode::kConvert;
+  if (!ApplyOptions(cl)) return 1;
   if (has_config_dir_) {
     // As postmap: -c sets MAIL_CONFIG for everything that follows.
     ::setenv("MAIL_CONFIG", config_dir_.c_str(), 1);
@@ -439,6 +408,9 @@ int Command::Run(const std::vector<std::string>& args) {
   if (!config.ok()) return Fatal(std::string(config.status().message()));
   config_ = *std::move(config);
   config_loaded_ = true;
+  if (std::string refused = LogTrail::Get().Configure(config_); !refused.empty()) {
+    return Fatal(refused);
+  }
 
   bool any_key = body_ || header_ || mime_;
   if (any_key && (!query_ || *query_ != "-")) {
@@ -486,7 +458,7 @@ libmaps::DiagnosticSink Command::Sink() {
     if (severity == libmaps::Severity::kWarning) {
       Warn(m);
     } else if (severity == libmaps::Severity::kError) {
-      err_ << kProgram << ": error: " << m << '\n';
+      Emit(LogLevel::kError, m);
     } else {
       Verbose(m);
     }
@@ -687,16 +659,8 @@ int Command::Build(const libmaps::MapSpec& spec) {
   // postmap reads the source before it looks at the type; with -i there is
   // no source file to read.
   auto check_type = [&]() -> int {
-    const libmaps::TableTypeInfo* info = libmaps::FindTableType(spec.type);
-    if (info == nullptr) {
-      return Fatal("unsupported dictionary type: " + spec.type +
-                   ". Is the postfix-" + spec.type + " package installed?");
-    }
-    if (!info->can_build) {
-      return Fatal("unsupported dictionary type: " + spec.type +
-                   " does not support bulk-mode creation.");
-    }
-    return 0;
+    absl::Status buildable = libmaps::CheckBuildable(spec_text);
+    return buildable.ok() ? 0 : Fatal(std::string(buildable.message()));
   };
   if (incremental_) {
     if (int status = check_type(); status != 0) return status;
@@ -732,6 +696,8 @@ int Command::Build(const libmaps::MapSpec& spec) {
   }
   libmaps::BuildOptions options = MakeBuildOptions(source_stat);
   EffectiveIds ids(source_stat, keep_root_);
+  // postmap -v's line for the table it opens ("open hash smtp_pass").
+  Verbose("open " + spec.type + " " + spec.name);
   if (incremental_) {
     auto updater = libmaps::OpenMapUpdater(spec_text, options, /*create=*/true);
     if (!updater.ok()) return Fatal(std::string(updater.status().message()));
@@ -822,7 +788,8 @@ int Command::Delete() {
 // permissions, so a 0600 password table stays 0600.
 int Command::Convert() {
   if (operands_.size() != 2) {
-    return Fatal("usage: cmap --convert [-c config_dir] [-o] [-v] type:name new_type");
+    err_ << UsageLine(Mode::kConvert) << "\nTry 'cmap --help' for more information.\n";
+    return kCommandUsageStatus;
   }
   int status = 0;
   libmaps::Map* from = MapAt(0, &status);
@@ -875,19 +842,23 @@ int Command::Convert() {
 
 int RunCmapUnguarded(const std::vector<std::string>& args, std::istream& in,
                      std::ostream& out, std::ostream& err) {
-  // cmap's own commands, spelled as long options: postmap has none, so
-  // they cannot clash with a postmap command line.
-  if (args.size() >= 2 && args[1] == "--check-sasl") {
-    return RunCheckSasl(std::vector<std::string>(args.begin() + 2, args.end()), out, err);
+  int status = 0;
+  std::optional<CommandLine> cl = ParseCommandLine(args, err, &status);
+  if (!cl) return status;
+  switch (cl->mode) {
+    case Mode::kHelp:
+      PrintHelp(out);
+      return 0;
+    case Mode::kVersion:
+      out << "cmap (libmaps) " << LIBMAPS_TOOL_VERSION << "\n";
+      return 0;
+    case Mode::kCheckSasl:
+      return RunCheckSasl(*cl, out, err);
+    default:
+      break;
   }
   Command command(in, out, err);
-  if (args.size() >= 2 && args[1] == "--convert") {
-    std::vector<std::string> rest(args);
-    rest.erase(rest.begin() + 1);
-    command.set_convert();
-    return command.Run(rest);
-  }
-  return command.Run(args);
+  return command.Run(*cl);
 }
 
 int RunCmap(const std::vector<std::string>& args, std::istream& in,
@@ -900,11 +871,14 @@ int RunCmap(const std::vector<std::string>& args, std::istream& in,
   try {
     return RunCmapUnguarded(args, in, out, err);
   } catch (const std::bad_alloc&) {
-    err << kProgram << ": fatal: " << libmaps::Printable(Activity(), true)
-        << ": out of memory\n";
+    const std::string text = libmaps::Printable(Activity(), true) + ": out of memory";
+    err << kProgram << ": fatal: " << text << "\n";
+    LogTrail::Get().Write(LogLevel::kFatal, text);
   } catch (const std::exception& e) {
-    err << kProgram << ": fatal: " << libmaps::Printable(Activity(), true) << ": "
-        << libmaps::Printable(e.what(), true) << "\n";
+    const std::string text =
+        libmaps::Printable(Activity(), true) + ": " + libmaps::Printable(e.what(), true);
+    err << kProgram << ": fatal: " << text << "\n";
+    LogTrail::Get().Write(LogLevel::kFatal, text);
   }
   return 1;
 }

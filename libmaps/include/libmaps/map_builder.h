@@ -81,6 +81,14 @@ class LIBMAPS_EXPORT MapBuilder {
   std::string name_;
 };
 
+// Whether postmap can build a table of `type` ("type:name"), with
+// postmap's refusal otherwise: "unsupported dictionary type: regexp does
+// not support bulk-mode creation." for a type Postfix knows only for
+// lookups, "can't create maps via the proxy service" for proxy:, and
+// Debian's "... Is the postfix-TYPE package installed?" for a type Postfix
+// does not know (both as Postfix 3.7.11 on Debian words them).
+[[nodiscard]] LIBMAPS_EXPORT absl::Status CheckBuildable(std::string_view spec);
+
 // A builder for the table `spec` ("type:name"; the file is name + ".lmdb"
 // or ".db"). Errors: kInvalidArgument for a type that cannot be built
 // (texthash: Postfix's "does not support bulk-mode creation").

@@ -1,0 +1,198 @@
+#include "command_line.h"
+
+#include "log.h"
+
+#include <getopt.h>
+
+#include <cstring>
+#include <ostream>
+#include <string_view>
+
+namespace cmap {
+namespace {
+
+constexpr char kPostmapUsage[] =
+    "usage: cmap [-bfFhimnNoprsuUvw] [-c config_dir] [-d key] [-q key] "
+    "[map_type:]file...";
+constexpr char kCheckSaslUsage[] =
+    "usage: cmap --check-sasl [-v] [--resolve] [-c config_dir] [-f sender] [next-hop ...]";
+constexpr char kConvertUsage[] =
+    "usage: cmap --convert [-c config_dir] [-o] [-v] type:name new_type";
+
+// Values above any char: the long options that are commands or have no
+// short form.
+enum LongId { kCheckSaslId = 256, kConvertId, kHelpId, kVersionId, kResolveId, kSenderId };
+
+constexpr option kLongOptions[] = {
+    {"check-sasl", no_argument, nullptr, kCheckSaslId},
+    {"convert", no_argument, nullptr, kConvertId},
+    {"help", no_argument, nullptr, kHelpId},
+    {"version", no_argument, nullptr, kVersionId},
+    {"resolve", no_argument, nullptr, kResolveId},
+    {"sender", required_argument, nullptr, kSenderId},
+    {nullptr, 0, nullptr, 0},
+};
+
+// The command a command line names, found before parsing because it decides
+// which options exist (-f is postmap's "no folding" but --check-sasl's
+// sender). Values of postmap's -c, -d and -q are skipped, so that a key
+// such as "--help" can still be looked up (cmap -q --help hash:x).
+Mode FindMode(const std::vector<std::string>& args, std::string* second) {
+  Mode mode = Mode::kPostmap;
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--") break;
+    Mode found = Mode::kPostmap;
+    if (a == "--check-sasl") found = Mode::kCheckSasl;
+    else if (a == "--convert") found = Mode::kConvert;
+    else if (a == "--help") found = Mode::kHelp;
+    else if (a == "--version") found = Mode::kVersion;
+    else if (a.size() >= 2 && a[0] == '-' && a[1] != '-') {
+      // A cluster of short options: a value-taking option takes the rest
+      // of the word, or the next word.
+      for (size_t j = 1; j < a.size(); ++j) {
+        if (std::strchr("cdq", a[j]) != nullptr) {
+          if (j + 1 == a.size()) ++i;
+          break;
+        }
+      }
+      continue;
+    }
+    if (found == Mode::kPostmap) continue;
+    if (mode == Mode::kPostmap || mode == found) {
+      mode = found;
+    } else if (second->empty()) {
+      *second = a;
+    }
+  }
+  return mode;
+}
+
+const char* ModeName(Mode mode) {
+  switch (mode) {
+    case Mode::kCheckSasl: return "--check-sasl";
+    case Mode::kConvert: return "--convert";
+    case Mode::kHelp: return "--help";
+    case Mode::kVersion: return "--version";
+    case Mode::kPostmap: break;
+  }
+  return "";
+}
+
+}  // namespace
+
+const char* UsageLine(Mode mode) {
+  switch (mode) {
+    case Mode::kCheckSasl: return kCheckSaslUsage;
+    case Mode::kConvert: return kConvertUsage;
+    default: return kPostmapUsage;
+  }
+}
+
+std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args,
+                                            std::ostream& err, int* status) {
+  CommandLine cl;
+  std::string second;
+  cl.mode = FindMode(args, &second);
+  const bool postmap = cl.mode == Mode::kPostmap;
+  // A usage error: postmap's status for postmap's command lines, 2 for
+  // cmap's own commands.
+  auto usage = [&](std::string_view message,
+                   bool cmap_option = false) -> std::optional<CommandLine> {
+    if (!message.empty()) err << "cmap: " << message << '\n';
+    if (postmap && !cmap_option) {
+      err << "cmap: fatal: " << kPostmapUsage << '\n';
+      LogTrail::Get().Write(LogLevel::kFatal, kPostmapUsage);
+      *status = 1;
+    } else {
+      err << UsageLine(cl.mode) << "\nTry 'cmap --help' for more information.\n";
+      *status = kCommandUsageStatus;
+    }
+    return std::nullopt;
+  };
+  if (!second.empty()) {
+    return usage(std::string(ModeName(cl.mode)) + " cannot be combined with " + second);
+  }
+  if (cl.mode == Mode::kHelp || cl.mode == Mode::kVersion) return cl;
+
+  // postmap's getopt string; options end at the first operand ('+'), as in
+  // postmap. cmap's commands take theirs anywhere. The leading ':' makes a
+  // missing value come back as ':' rather than '?'.
+  const char* optstring = postmap ? "+:bc:d:fFhimnNopq:rsuUvw"
+                          : cl.mode == Mode::kCheckSasl ? ":c:f:v"
+                                                        : ":c:ov";
+  std::vector<std::string> storage(args);
+  std::vector<char*> argv;
+  for (std::string& s : storage) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  const int argc = static_cast<int>(storage.size());
+  optind = 0;  // glibc: start over (RunCmap may run more than once)
+  opterr = 0;
+  int c;
+  while ((c = getopt_long(argc, argv.data(), optstring, kLongOptions, nullptr)) != -1) {
+    const std::string word = optind - 1 < argc ? argv[optind - 1] : "";
+    switch (c) {
+      case kCheckSaslId:
+      case kConvertId:
+        break;  // found by FindMode
+      case kResolveId:
+        if (cl.mode != Mode::kCheckSasl) return usage("--resolve is an option of --check-sasl", true);
+        cl.resolve = true;
+        break;
+      case kSenderId:
+        if (cl.mode != Mode::kCheckSasl) return usage("--sender is an option of --check-sasl", true);
+        cl.options.emplace_back('f', optarg);
+        break;
+      case ':':
+        if (optopt >= 256 || optopt == 0) {
+          return usage("option '" + word + "' requires an argument");
+        }
+        return usage(std::string("option requires an argument -- '") +
+                     static_cast<char>(optopt) + "'");
+      case '?':
+        if (optopt == 0 || optopt >= 256) {
+          // An unknown long option: not postmap's, so cmap's status.
+          err << "cmap: unrecognized option '" << word << "'\n"
+              << "Try 'cmap --help' for more information.\n";
+          *status = kCommandUsageStatus;
+          return std::nullopt;
+        }
+        if (postmap) {
+          return usage(std::string("invalid option -- '") + static_cast<char>(optopt) + "'");
+        }
+        return usage(std::string("invalid option for ") + ModeName(cl.mode) + " -- '" +
+                     static_cast<char>(optopt) + "'");
+      default:
+        cl.options.emplace_back(static_cast<char>(c), optarg != nullptr ? optarg : "");
+        break;
+    }
+  }
+  for (int i = optind; i < argc; ++i) cl.operands.emplace_back(argv[static_cast<size_t>(i)]);
+  return cl;
+}
+
+void PrintHelp(std::ostream& out) {
+  out << "cmap: Postfix lookup tables without Berkeley DB; a drop-in for postmap(1).\n\n"
+      << kPostmapUsage << "\n"
+      << "  As postmap(1): build a table from its source, or with\n"
+      << "  -q KEY|-    look keys up          -s         list every record\n"
+      << "  -i          add records from stdin -d KEY|-   delete records\n"
+      << "  -c DIR      Postfix configuration directory (default $MAIL_CONFIG or /etc/postfix)\n"
+      << "  -f -F -n -N -o -p -r -u -U -w -b -h -m -v: as postmap(1)\n\n"
+      << kCheckSaslUsage << "\n"
+      << "  Check the SMTP client's SASL credential set-up for each next hop\n"
+      << "  (relayhost, transport_maps, sender_dependent_relayhost_maps, or those\n"
+      << "  given) without sending mail. -f SENDER (--sender) checks that sender's\n"
+      << "  keys and relay; --resolve looks up the MX hosts of unbracketed next hops.\n"
+      << "  Exit 0: every next hop has a credential Postfix can open and use.\n\n"
+      << kConvertUsage << "\n"
+      << "  Rewrite a table whose source is lost as another type (hash, btree,\n"
+      << "  lmdb, cdb), records as stored, owner and mode kept.\n\n"
+      << "cmap --help | --version\n\n"
+      << "Exit status: as postmap for postmap's command lines (0 success or found,\n"
+      << "1 failure, not found or usage error); with --check-sasl or --convert,\n"
+      << "0 success, 1 failure or problem found, 2 usage error.\n"
+      << "See cmap(1).\n";
+}
+
+}  // namespace cmap
