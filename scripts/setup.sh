@@ -8,6 +8,9 @@
 # mail system is never started) with postfix-lmdb and postfix-cdb, tinycdb,
 # db5.3-util, lmdb-utils and perl (DB_File writes a btree: table in a test).
 # libcdb-dev (tinycdb) and libdb5.3-dev are benchmark anchors.
+# libsasl2-modules (Cyrus's PLAIN and LOGIN plugins), iproute2 and
+# util-linux (a private network and mount namespace: a test's own DNS
+# server and /dev/log) are for --check-sasl's and the log trail's tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +20,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   postfix postfix-lmdb postfix-cdb tinycdb libcdb-dev db5.3-util lmdb-utils libdb5.3-dev strace
   perl
+  libsasl2-modules iproute2 util-linux
 )
 
 missing=()
