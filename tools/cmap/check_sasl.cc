@@ -619,11 +619,12 @@ class Checker {
       const std::string_view key = UpToNul(raw_key);
       const std::string_view value = UpToNul(raw_value);
       Table::Entry entry{std::string(key), {}};
+      const std::string shown = ShownKey(key, config_.smtputf8_enable);
       // Postfix folds every key it looks up in these tables; a stored key
       // that folding would change (a table built with -f) never matches.
       std::optional<std::string> folded = libmaps::FoldKey(key, config_.smtputf8_enable);
       if (folded && *folded != key) {
-        Problem("table " + label + ": key " + std::string(key) +
+        Problem("table " + label + ": key " + shown +
                 " has capitals, so the table was built with -f; Postfix looks keys up "
                 "in lower case and never finds it: rebuild without -f");
       }
@@ -634,10 +635,10 @@ class Checker {
                  parsed->kind == libmaps::CredentialKeyKind::kHost) {
         entry.host = parsed->host;
       } else if (!sender_dependent_) {
-        Note("key " + std::string(key) + " is a sender key, used only with "
+        Note("key " + shown + " is a sender key, used only with "
              "smtp_sender_dependent_authentication = yes");
       }
-      CheckValue(label, key, value);
+      CheckValue(label, shown, value);
       t.entries.push_back(std::move(entry));
       return true;
     });
@@ -651,27 +652,28 @@ class Checker {
     }
   }
 
-  void CheckValue(const std::string& label, std::string_view key, std::string_view value) {
+  // `key`: as shown (ShownKey).
+  void CheckValue(const std::string& label, const std::string& key, std::string_view value) {
     absl::StatusOr<libmaps::Credential> c = libmaps::ParseCredentialValue(value);
     if (!c.ok()) {
-      Problem("table " + label + ": key " + std::string(key) + ": " +
+      Problem("table " + label + ": key " + key + ": " +
               std::string(c.status().message()));
       return;
     }
     if (value.find(':') == std::string_view::npos) {
-      Problem("table " + label + ": key " + std::string(key) +
+      Problem("table " + label + ": key " + key +
               ": the value has no ':', so Postfix sends all of it as the username and an "
               "empty password (write username:password)");
     } else if (c->password.empty()) {
-      Problem("table " + label + ": key " + std::string(key) + ": the password is empty");
+      Problem("table " + label + ": key " + key + ": the password is empty");
     }
     if (c->username.empty()) {
-      Problem("table " + label + ": key " + std::string(key) + ": the username is empty");
+      Problem("table " + label + ": key " + key + ": the username is empty");
     }
     bool redacted = false;
     (void)ShownUsername(c->username, &redacted);
     if (redacted && value.find(':') != std::string_view::npos) {
-      Problem("table " + label + ": key " + std::string(key) +
+      Problem("table " + label + ": key " + key +
               ": the username contains whitespace, which servers reject");
     }
   }
@@ -870,7 +872,7 @@ class Checker {
     for (const Table& t : tables_) {
       for (const Table::Entry& e : t.entries) {
         if (!e.host.empty() && absl::EqualsIgnoreCase(ToAbsl(e.host), ToAbsl(host))) {
-          Note(t.type + ":" + t.name + " has the key " + e.key +
+          Note(t.type + ":" + t.name + " has the key " + ShownKey(e.key, config_.smtputf8_enable) +
                " for the same host, but Postfix looks keys up exactly as the next hop "
                "is written (brackets and port included): write it as " + hop.dest_key);
         }

@@ -13,6 +13,13 @@ bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' ||
 
 }  // namespace
 
+std::string ShownKey(std::string_view key, bool utf8) {
+  size_t ws = 0;
+  while (ws < key.size() && !IsBlank(key[ws]) && key[ws] != '\n') ++ws;
+  if (ws == key.size()) return libmaps::Printable(key, utf8);
+  return libmaps::Printable(key.substr(0, ws), utf8) + " ...";
+}
+
 std::vector<SourceFinding> LintCredentialSource(std::string_view text, const std::string& path,
                                                 bool utf8) {
   std::vector<SourceFinding> findings;
@@ -84,7 +91,7 @@ std::vector<SourceFinding> LintCredentialSource(std::string_view text, const std
   while (parser.Next(&entry)) {
     const std::string key =
         libmaps::FoldKey(entry.key, utf8).value_or(std::string(entry.key));
-    const std::string shown = libmaps::Printable(entry.key, utf8);
+    const std::string shown = ShownKey(entry.key, utf8);
     auto [it, inserted] = first_line.emplace(key, entry.line);
     if (!inserted) {
       findings.push_back({true, at(entry.line) + "key " + shown + " again (first on line " +

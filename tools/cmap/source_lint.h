@@ -20,6 +20,11 @@ struct SourceFinding {
   std::string message;  // "PATH, line N: ..."
 };
 
+// A table key for a message: rendered printable, and cut at its first
+// whitespace (" ..." follows) when it has any: a quoted key can run over
+// the password that follows it on the line.
+std::string ShownKey(std::string_view key, bool utf8);
+
 // `utf8`: Postfix's smtputf8_enable (how keys fold and messages render).
 std::vector<SourceFinding> LintCredentialSource(std::string_view text, const std::string& path,
                                                 bool utf8);
