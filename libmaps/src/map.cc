@@ -34,6 +34,13 @@ absl::StatusOr<std::unique_ptr<Map>> OpenMap(std::string_view spec,
                                              const OpenOptions& options) {
   absl::StatusOr<MapSpec> parsed = ParseMapSpec(spec);
   if (!parsed.ok()) return parsed.status();
+  if (parsed->type == "proxy") {
+    // Postfix reads these through its proxymap(8) service, a running mail
+    // system's; the table itself can be read directly.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "table proxy:", parsed->name, ": libmaps does not read tables through Postfix's "
+        "proxymap service; open ", parsed->name, " directly"));
+  }
   const internal::TableBackend* backend = internal::FindBackend(parsed->type);
   if (backend == nullptr || backend->open == nullptr) {
     return absl::InvalidArgumentError(

@@ -38,6 +38,10 @@ absl::Status CannotCreate(const MapSpec& spec, const internal::TableBackend* bac
   if (spec.type == "proxy") {
     return absl::InvalidArgumentError("can't create maps via the proxy service");
   }
+  if (spec.type == "fail") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("table fail:", spec.name, ": write error: Application error"));
+  }
   if (backend != nullptr || PostfixLookupOnly(spec.type)) {
     return absl::InvalidArgumentError(absl::StrCat("unsupported dictionary type: ", spec.type,
                                                    " does not support bulk-mode creation."));

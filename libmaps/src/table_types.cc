@@ -3,6 +3,7 @@
 #include <array>
 
 #include "backends/cdb_map.h"
+#include "backends/composite_maps.h"
 #include "backends/hash_builder.h"
 #include "backends/hash_map.h"
 #include "backends/lmdb_map.h"
@@ -30,7 +31,13 @@ constexpr TableBackend Row(std::string_view type, std::string_view suffix, OpenF
   return b;
 }
 
-const std::array<TableBackend, 5> kBackends = {{
+// A type whose name is the table itself, not a file.
+constexpr TableBackend NoFile(TableBackend b) {
+  b.info.has_file = false;
+  return b;
+}
+
+const std::array<TableBackend, 11> kBackends = {{
     Row("texthash", "", &OpenTexthashMap, true, nullptr, nullptr, false),
     Row("hash", ".db", &OpenHashMap, true, &NewHashBuilder, &OpenHashUpdater, true),
     Row("btree", ".db", &OpenBtreeMap, true, &NewBtreeBuilder, &OpenBtreeUpdater, true),
@@ -38,6 +45,16 @@ const std::array<TableBackend, 5> kBackends = {{
     Row("cdb", ".cdb", &OpenCdbMap, true, &NewCdbBuilder, nullptr, true,
         "dict_cdb_open: inappropriate open flags for cdb database - specify O_RDONLY or "
         "O_WRONLY|O_CREAT|O_TRUNC"),
+    // Lookup-only types without a file (backends/composite_maps.h).
+    NoFile(Row("static", "", &OpenStaticMap, false, nullptr, nullptr, false,
+        "table static:%s: delete operation is not supported")),
+    NoFile(Row("inline", "", &OpenInlineMap, true, nullptr, nullptr, false)),
+    NoFile(Row("fail", "", &OpenFailMap, false, nullptr, nullptr, false,
+        "table fail:%s: delete error: Application error")),
+    NoFile(Row("environ", "", &OpenEnvironMap, false, nullptr, nullptr, false,
+        "table environ:%s: delete operation is not supported")),
+    NoFile(Row("unionmap", "", &OpenUnionMap, false, nullptr, nullptr, false)),
+    NoFile(Row("pipemap", "", &OpenPipeMap, false, nullptr, nullptr, false)),
 }};
 
 const std::array<TableTypeInfo, kBackends.size()> kInfos = [] {

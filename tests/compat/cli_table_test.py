@@ -64,6 +64,15 @@ CASES = [
     ("build -o", ["-o", "lmdb:s"], None, None),
     ("build texthash", ["texthash:s"], None, None),
     ("build bogus type", ["bogus:s"], None, None),
+    # Types Postfix knows only for lookups, and proxy: (issue 18: postmap's
+    # words, not a package that does not exist).
+    ("build regexp", ["regexp:s"], None, None),
+    ("build pcre", ["pcre:s"], None, None),
+    ("build static", ["static:s"], None, None),
+    ("build proxy", ["proxy:lmdb:s"], None, None),
+    ("incremental regexp", ["-i", "regexp:s"], "a 1\n", None),
+    ("delete regexp", ["-d", "k1", "regexp:s"], None, None),
+    ("build ldap (not installed)", ["ldap:s"], None, None),
     ("build empty name", ["lmdb:"], None, None),
     ("build empty type", [":s"], None, None),
     ("query", ["-q", "K1", "lmdb:s"], None, None),

@@ -63,6 +63,28 @@ int main(void) {
   libmaps_free(value);
   libmaps_close(map);
 
+  /* A composite table (issue 14): unionmap: over inline: and static:. */
+  map = NULL;
+  CHECK(libmaps_open("unionmap:{inline:{{relay = smtp:[r]:587}}, static:{x y}}", 0, &map,
+                     &err) == LIBMAPS_OK);
+  value = NULL;
+  CHECK(map != NULL &&
+        libmaps_lookup(map, "RELAY", 5, &value, &len, NULL) == LIBMAPS_OK);
+  CHECK(value != NULL && strcmp(value, "smtp:[r]:587,x y") == 0);
+  libmaps_free(value);
+  value = NULL;
+  CHECK(map != NULL && libmaps_lookup(map, "other", 5, &value, NULL, NULL) == LIBMAPS_OK);
+  CHECK(value != NULL && strcmp(value, "x y") == 0);
+  libmaps_free(value);
+  libmaps_close(map);
+  map = NULL;
+  CHECK(libmaps_open("fail:x", 0, &map, NULL) == LIBMAPS_OK);
+  CHECK(map != NULL && libmaps_lookup(map, "a", 1, &value, NULL, &err) == LIBMAPS_ERR_RETRY);
+  CHECK(err != NULL && strstr(err, "Application error") != NULL);
+  libmaps_free(err);
+  err = NULL;
+  libmaps_close(map);
+
   map = NULL;
   CHECK(libmaps_open("bogus:x", 0, &map, &err) == LIBMAPS_ERR_CONFIG);
   CHECK(err != NULL && strcmp(err, "unsupported dictionary type: bogus") == 0);

@@ -51,6 +51,7 @@ TEST(TableTypes, RowsAreDistinctAndFindable) {
 TEST(TableTypes, EachRowDoesWhatItSays) {
   for (const libmaps::TableTypeInfo& t : libmaps::TableTypes()) {
     SCOPED_TRACE(std::string(t.type));
+    if (!t.has_file) continue;  // TableTypes.TypesWithoutFile
     TempDir dir;
     const std::string name = dir.Name("table");
     const std::string spec = std::string(t.type) + ":" + name;
@@ -96,6 +97,47 @@ TEST(TableTypes, EachRowDoesWhatItSays) {
       EXPECT_EQ((*map)->Lookup("other")->value_or("(none)"), "v2");
     }
   }
+}
+
+// The types whose name is the table: none builds or updates; each opens
+// from its name alone (their semantics against postmap:
+// tests/compat/composite_diff.py).
+TEST(TableTypes, TypesWithoutFile) {
+  const std::pair<std::string_view, std::string_view> kSpecs[] = {
+      {"static", "static:{some value}"},
+      {"inline", "inline:{{Some.Key = some value}}"},
+      {"unionmap", "unionmap:{inline:{some.key=some}, static:{value}}"},
+      {"pipemap", "pipemap:{inline:{some.key=x}, inline:{{x=some value}}}"},
+      {"environ", "environ:x"},
+      {"fail", "fail:x"},
+  };
+  int seen = 0;
+  for (const libmaps::TableTypeInfo& t : libmaps::TableTypes()) {
+    if (t.has_file) continue;
+    SCOPED_TRACE(std::string(t.type));
+    ++seen;
+    EXPECT_FALSE(t.can_build);
+    EXPECT_FALSE(t.can_update);
+    EXPECT_TRUE(t.suffix.empty());
+    std::string_view spec;
+    for (const auto& [type, s] : kSpecs) {
+      if (type == t.type) spec = s;
+    }
+    ASSERT_FALSE(spec.empty()) << "no spec for this type in the test";
+    auto map = libmaps::OpenMap(spec, {});
+    ASSERT_TRUE(map.ok()) << map.status();
+    auto found = (*map)->Lookup("Some.Key");
+    if (t.type == "fail") {
+      EXPECT_FALSE(found.ok());
+    } else if (t.type == "environ") {
+      EXPECT_TRUE(found.ok());
+    } else {
+      ASSERT_TRUE(found.ok()) << found.status();
+      EXPECT_EQ(found->value_or("(none)"),
+                t.type == "unionmap" ? "some,value" : "some value");
+    }
+  }
+  EXPECT_EQ(seen, static_cast<int>(std::size(kSpecs)));
 }
 
 }  // namespace

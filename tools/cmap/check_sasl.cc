@@ -534,7 +534,9 @@ class Checker {
   static std::string CheckableTypes() {
     std::vector<std::string> names;
     for (const libmaps::TableTypeInfo& info : libmaps::TableTypes()) {
-      if (info.can_read && info.can_list) names.push_back(std::string(info.type) + ":");
+      if (info.can_read && info.can_list && info.has_file) {
+        names.push_back(std::string(info.type) + ":");
+      }
     }
     return JoinNames(names);
   }

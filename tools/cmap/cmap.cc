@@ -24,6 +24,7 @@
 #include <new>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "libmaps/map.h"
 #include "libmaps/map_builder.h"
 #include "libmaps/postfix_config.h"
@@ -411,6 +412,19 @@ int Command::Run(const CommandLine& cl) {
   if (std::string refused = LogTrail::Get().Configure(config_); !refused.empty()) {
     return Fatal(refused);
   }
+  // As every Postfix program: import_environment's name=value entries are
+  // set (LANG=C by default), which environ: lookups see.
+  for (absl::string_view item : absl::StrSplit(
+           libmaps::GetParameter(config_, "import_environment",
+                                 "MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY "
+                                 "LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME"),
+           absl::ByAnyChar(", \t\r\n"), absl::SkipEmpty())) {
+    const size_t eq = item.find('=');
+    if (eq != absl::string_view::npos && eq > 0) {
+      ::setenv(std::string(item.substr(0, eq)).c_str(), std::string(item.substr(eq + 1)).c_str(),
+               1);
+    }
+  }
 
   bool any_key = body_ || header_ || mime_;
   if (any_key && (!query_ || *query_ != "-")) {
@@ -662,7 +676,8 @@ int Command::Build(const libmaps::MapSpec& spec) {
     absl::Status buildable = libmaps::CheckBuildable(spec_text);
     return buildable.ok() ? 0 : Fatal(std::string(buildable.message()));
   };
-  if (incremental_) {
+  // proxy: is refused before the source is read, as postmap refuses it.
+  if (incremental_ || spec.type == "proxy") {
     if (int status = check_type(); status != 0) return status;
   }
   // The source: the file itself, or stdin with -i.
@@ -801,7 +816,7 @@ int Command::Convert() {
                  ConvertTargets());
   }
   const libmaps::TableTypeInfo* from_info = libmaps::FindTableType(from->type());
-  if (from_info == nullptr || !from_info->can_list) {
+  if (from_info == nullptr || !from_info->can_list || !from_info->has_file) {
     return Fatal("cannot convert " + from->type() + ":" + from->name() +
                  ": its records cannot be listed");
   }

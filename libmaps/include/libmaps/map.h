@@ -255,6 +255,9 @@ struct TableTypeInfo {
   // Postfix's messages name the table by its file ("table hash:x.db: ..."),
   // not by the name as given.
   bool messages_name_file = false;
+  // The name is a file (with `suffix` appended); false for the types whose
+  // name is the table itself (static:TEXT, inline:{...}, unionmap:{...}).
+  bool has_file = true;
 };
 
 // The row for `type`, or null for a type libmaps does not know.
