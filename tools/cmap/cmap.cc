@@ -103,8 +103,7 @@ class Command {
   void Warn(std::string_view message) { Emit(LogLevel::kWarning, message); }
   void Emit(LogLevel level, std::string_view message) {
     const std::string text = Printable(message);
-    static constexpr std::string_view kWords[] = {"", "warning: ", "error: ", "fatal: "};
-    err_ << kProgram << ": " << kWords[static_cast<int>(level)] << text << '\n';
+    err_ << kProgram << ": " << LevelWord(level) << text << '\n';
     LogTrail::Get().Write(level, text);
   }
   std::string Printable(std::string_view message) const {

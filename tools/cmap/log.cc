@@ -14,7 +14,6 @@
 #include "absl/strings/strip.h"
 
 namespace cmap {
-namespace {
 
 const char* LevelWord(LogLevel level) {
   switch (level) {
@@ -25,6 +24,8 @@ const char* LevelWord(LogLevel level) {
   }
   return "";
 }
+
+namespace {
 
 // Postfix's mapping of its levels onto syslog priorities (fatal is crit).
 int Priority(LogLevel level) {

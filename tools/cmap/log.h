@@ -19,6 +19,10 @@ namespace cmap {
 
 enum class LogLevel { kInfo, kWarning, kError, kFatal };
 
+// "warning: ", "error: ", "fatal: ", or "" for kInfo: the word Postfix
+// puts before a message, on stderr and in the log alike.
+const char* LevelWord(LogLevel level);
+
 class LogTrail {
  public:
   // The process's trail (syslog is per process). Until Configure, messages
