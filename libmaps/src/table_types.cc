@@ -3,10 +3,12 @@
 #include <array>
 
 #include "backends/cdb_map.h"
+#include "backends/cidr_map.h"
 #include "backends/composite_maps.h"
 #include "backends/hash_builder.h"
 #include "backends/hash_map.h"
 #include "backends/lmdb_map.h"
+#include "backends/pattern_maps.h"
 #include "backends/texthash_map.h"
 
 namespace libmaps::internal {
@@ -37,7 +39,7 @@ constexpr TableBackend NoFile(TableBackend b) {
   return b;
 }
 
-const std::array<TableBackend, 11> kBackends = {{
+const std::array<TableBackend, 14> kBackends = {{
     Row("texthash", "", &OpenTexthashMap, true, nullptr, nullptr, false),
     Row("hash", ".db", &OpenHashMap, true, &NewHashBuilder, &OpenHashUpdater, true),
     Row("btree", ".db", &OpenBtreeMap, true, &NewBtreeBuilder, &OpenBtreeUpdater, true),
@@ -45,6 +47,11 @@ const std::array<TableBackend, 11> kBackends = {{
     Row("cdb", ".cdb", &OpenCdbMap, true, &NewCdbBuilder, nullptr, true,
         "dict_cdb_open: inappropriate open flags for cdb database - specify O_RDONLY or "
         "O_WRONLY|O_CREAT|O_TRUNC"),
+    // Lookup-only rule tables: a file, or "{ {rule}, ... }" in place
+    // (backends/pattern_maps.h, backends/cidr_map.h).
+    Row("regexp", "", &OpenRegexpMap, false, nullptr, nullptr, false),
+    Row("pcre", "", &OpenPcreMap, false, nullptr, nullptr, false),
+    Row("cidr", "", &OpenCidrMap, false, nullptr, nullptr, false),
     // Lookup-only types without a file (backends/composite_maps.h).
     NoFile(Row("static", "", &OpenStaticMap, false, nullptr, nullptr, false,
         "table static:%s: delete operation is not supported")),
