@@ -5,7 +5,8 @@
 #   scripts/setup.sh            build dependencies, test oracles, build
 #
 # The test oracles are Debian's postfix (postmap, used as a program only: the
-# mail system is never started) with postfix-lmdb and postfix-cdb, tinycdb,
+# mail system is never started) with postfix-lmdb, postfix-cdb and
+# postfix-pcre, tinycdb,
 # db5.3-util, lmdb-utils and perl (DB_File writes a btree: table in a test).
 # libcdb-dev (tinycdb) and libdb5.3-dev are benchmark anchors.
 # libsasl2-modules (Cyrus's PLAIN and LOGIN plugins), iproute2 and
@@ -16,9 +17,9 @@ cd "$(dirname "$0")/.."
 
 packages=(
   meson ninja-build pkg-config g++ python3 clang libclang-rt-14-dev
-  liblmdb-dev libsodium-dev libabsl-dev libicu-dev
+  liblmdb-dev libsodium-dev libabsl-dev libicu-dev libpcre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  postfix postfix-lmdb postfix-cdb tinycdb libcdb-dev db5.3-util lmdb-utils libdb5.3-dev strace
+  postfix postfix-lmdb postfix-cdb postfix-pcre tinycdb libcdb-dev db5.3-util lmdb-utils libdb5.3-dev strace
   perl
   libsasl2-modules iproute2 util-linux
 )

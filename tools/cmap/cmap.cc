@@ -320,9 +320,10 @@ int Command::QueryStdin() {
     // waiting on the input (at most kBatch), so a hash: or lmdb: table is
     // locked once per batch rather than once per key. Messages come in the
     // same order as key by key; the answers are collected while the table
-    // is locked and written after it is released.
-    libmaps::Map* map = MapAt(0, &status);
-    if (map == nullptr) return status;
+    // is locked and written after it is released. As postmap, the table is
+    // opened when the first key has been read (no input: no open, no
+    // messages).
+    libmaps::Map* map = nullptr;
     constexpr size_t kBatch = 1024;
     std::vector<std::string> keys;
     std::vector<std::string_view> views;
@@ -337,6 +338,7 @@ int Command::QueryStdin() {
       }
       if (keys.empty()) break;
       if (in_.bad()) return Fatal(StdinError());
+      if (map == nullptr && (map = MapAt(0, &status)) == nullptr) return status;
       views.assign(keys.begin(), keys.end());
       answers.clear();
       bool failed = false;
