@@ -29,6 +29,26 @@ inline void SplitAtTab(std::string_view in, std::string_view* a,
   *b = tab == std::string_view::npos ? std::string_view() : in.substr(tab + 1);
 }
 
+// Regular expressions whose compilation explodes in glibc's regcomp (and so
+// in Postfix too): long runs of stacked quantifiers ("a++++++"), large or
+// many counted repeats. Fuzz targets skip them; they find nothing of ours.
+inline bool ExplosiveRegex(std::string_view s) {
+  size_t run = 0;
+  size_t braces = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    run = (c == '*' || c == '+' || c == '?' || c == '{') ? run + 1 : 0;
+    if (run > 3) return true;
+    if (c == '{') {
+      if (++braces > 4) return true;
+      size_t digits = 0;
+      for (size_t j = i + 1; j < s.size() && s[j] >= '0' && s[j] <= '9'; ++j) ++digits;
+      if (digits > 2) return true;
+    }
+  }
+  return false;
+}
+
 // A directory under $TMPDIR for targets that must write real files, made on
 // first use and removed at exit.
 inline const std::string& ScratchDir() {

@@ -262,13 +262,18 @@ void CidrMap::Load(std::string_view text) {
 
 }  // namespace
 
+std::unique_ptr<Map> CidrMapFromText(std::string_view name, std::string_view text,
+                                     const OpenOptions& options) {
+  auto map = std::make_unique<CidrMap>(std::string(name), options);
+  map->Load(text);
+  return map;
+}
+
 absl::StatusOr<std::unique_ptr<Map>> OpenCidrMap(std::string_view name,
                                                  const OpenOptions& options) {
   absl::StatusOr<std::string> text = LoadRuleText("cidr", name);
   if (!text.ok()) return text.status();
-  auto map = std::make_unique<CidrMap>(std::string(name), options);
-  map->Load(*text);
-  return std::unique_ptr<Map>(std::move(map));
+  return CidrMapFromText(name, *text, options);
 }
 
 }  // namespace libmaps::internal

@@ -25,6 +25,11 @@ namespace libmaps::internal {
 [[nodiscard]] absl::StatusOr<std::unique_ptr<Map>> OpenCidrMap(std::string_view name,
                                                                const OpenOptions& options);
 
+// The same from the table's text (`name` appears in messages), for tests
+// and fuzzers.
+[[nodiscard]] std::unique_ptr<Map> CidrMapFromText(std::string_view name, std::string_view text,
+                                                   const OpenOptions& options);
+
 }  // namespace libmaps::internal
 
 #endif  // LIBMAPS_SRC_BACKENDS_CIDR_MAP_H_

@@ -12,6 +12,7 @@
 #include <pcre2.h>
 
 #include "absl/strings/str_cat.h"
+#include "backends/literal_filter.h"
 #include "backends/rule_table.h"
 #include "libmaps/text.h"
 #include "lookup_key.h"
@@ -47,6 +48,9 @@ class ScopedCLocale {
 struct Scratch {
   std::vector<regmatch_t> posix;
   std::vector<CaptureSpan> captures;
+  std::string folded;               // the key in ASCII lower case
+  std::string key;                  // the key with a NUL after it (regexec)
+  std::vector<uint8_t> candidates;  // LiteralFilter::Mark()
   pcre2_match_data* pcre = nullptr;
   uint32_t pcre_pairs = 0;
   ~Scratch() {
@@ -64,7 +68,8 @@ class Matcher {
   virtual ~Matcher() = default;
   // > 0: matched; 0: no match; < 0: an engine error (ErrorText()). With
   // `groups` > 0, captures[0..groups) receive the match and its captures.
-  virtual int Match(std::string_view key, size_t groups, CaptureSpan* captures) const = 0;
+  virtual int Match(std::string_view key, size_t groups, CaptureSpan* captures,
+                    Scratch& scratch) const = 0;
   virtual std::string ErrorText(int code) const = 0;
 };
 
@@ -90,14 +95,14 @@ class PosixMatcher final : public Matcher {
   }
   size_t groups_in_pattern() const { return re_.re_nsub; }
 
-  int Match(std::string_view key, size_t groups, CaptureSpan* captures) const override {
-    std::vector<regmatch_t>& pm = ThreadScratch().posix;
+  int Match(std::string_view key, size_t groups, CaptureSpan* captures,
+            Scratch& scratch) const override {
+    std::vector<regmatch_t>& pm = scratch.posix;
     const size_t n = groups > 0 ? groups : 1;
     if (pm.size() < n) pm.resize(n);
-    // REG_STARTEND: the key need not end in a NUL.
-    pm[0].rm_so = 0;
-    pm[0].rm_eo = static_cast<regoff_t>(key.size());
-    const int rc = regexec(&re_, key.data(), groups, pm.data(), REG_STARTEND);
+    // The key is NUL-terminated (LookupInto copies it): no REG_STARTEND,
+    // which sanitizers' regexec interceptors do not understand.
+    const int rc = regexec(&re_, key.data(), groups, pm.data(), 0);
     if (rc == REG_NOMATCH) return 0;
     if (rc != 0) return -rc;
     for (size_t i = 0; i < groups; ++i) {
@@ -149,8 +154,8 @@ class PcreMatcher final : public Matcher {
   ~PcreMatcher() override { pcre2_code_free(re_); }
   uint32_t groups_in_pattern() const { return captures_; }
 
-  int Match(std::string_view key, size_t groups, CaptureSpan* captures) const override {
-    Scratch& s = ThreadScratch();
+  int Match(std::string_view key, size_t groups, CaptureSpan* captures,
+            Scratch& s) const override {
     if (s.pcre_pairs < captures_ + 1) {
       if (s.pcre != nullptr) pcre2_match_data_free(s.pcre);
       s.pcre_pairs = std::max<uint32_t>(captures_ + 1, 10);
@@ -200,6 +205,7 @@ struct Rule {
   std::unique_ptr<Matcher> second;  // regexp: "/p1/!/p2/"
   ResultText result;
   size_t endif = kNoEndif;  // kIf: the index of its endif
+  std::string literal;      // RequiredLiteral() of `first`, until the filter is built
 };
 
 // A pattern as written: "!/text/flags".
@@ -222,17 +228,36 @@ class PatternMap final : public Map {
 
   absl::StatusOr<bool> LookupInto(std::string_view key, std::string* value) const override {
     if (!AcceptRuleKey(*this, key, options_)) return false;
-    std::vector<CaptureSpan>& captures = ThreadScratch().captures;
+    Scratch& scratch = ThreadScratch();
+    std::vector<CaptureSpan>& captures = scratch.captures;
     if (captures.size() < max_group_ + 1) captures.resize(max_group_ + 1);
+    // Which rules' patterns could match at all (all, without a filter).
+    const uint8_t* may_match = nullptr;
+    if (filter_ != nullptr) {
+      scratch.folded.resize(key.size());
+      FoldAsciiInto(key, scratch.folded.data());
+      if (scratch.candidates.size() < rules_.size()) scratch.candidates.resize(rules_.size());
+      filter_->Mark(scratch.folded, scratch.candidates.data());
+      may_match = scratch.candidates.data();
+    }
     std::optional<ScopedCLocale> c_locale;
-    if (flavor_ == Flavor::kRegexp) c_locale.emplace();
+    if (flavor_ == Flavor::kRegexp) {
+      c_locale.emplace();
+      scratch.key.assign(key);
+      key = scratch.key;
+    }
     for (size_t i = 0; i < rules_.size(); ++i) {
       const Rule& rule = rules_[i];
+      const bool possible = may_match == nullptr || may_match[i] != 0;
       switch (rule.op) {
         case Rule::Op::kMatch: {
           const size_t groups = rule.result.max_group > 0 ? rule.result.max_group + 1 : 0;
-          if (!Holds(rule, *rule.first, rule.match, key, groups, captures.data())) continue;
-          if (rule.second && !Holds(rule, *rule.second, rule.second_match, key, 0, nullptr)) {
+          if (!Holds(rule, *rule.first, rule.match, possible, key, groups, captures.data(),
+                     scratch)) {
+            continue;
+          }
+          if (rule.second && !Holds(rule, *rule.second, rule.second_match, true, key, 0,
+                                    nullptr, scratch)) {
             continue;
           }
           if (rule.result.max_group == 0) {
@@ -244,7 +269,7 @@ class PatternMap final : public Map {
           return true;
         }
         case Rule::Op::kIf:
-          if (Holds(rule, *rule.first, rule.match, key, 0, nullptr)) continue;
+          if (Holds(rule, *rule.first, rule.match, possible, key, 0, nullptr, scratch)) continue;
           // Postfix: an IF without ENDIF ends the search when it fails.
           if (rule.endif == kNoEndif) return false;
           i = rule.endif;
@@ -262,16 +287,17 @@ class PatternMap final : public Map {
         absl::StrCat("table ", type(), ":", name(), ": sequence operation is not supported"));
   }
 
-  // Reads the rules of `text`.
-  void Load(std::string_view text);
+  // Reads the rules of `text`; `filter` false: no LiteralFilter.
+  void Load(std::string_view text, bool filter);
 
  private:
   // Whether the rule's pattern is satisfied (matched, or not matched when
   // negated). An engine error is a warning and counts as "not satisfied",
-  // as in Postfix.
-  bool Holds(const Rule& rule, const Matcher& m, bool sense, std::string_view key, size_t groups,
-             CaptureSpan* captures) const {
-    const int rc = m.Match(key, groups, captures);
+  // as in Postfix. `possible` false: the filter knows it cannot match.
+  bool Holds(const Rule& rule, const Matcher& m, bool sense, bool possible, std::string_view key,
+             size_t groups, CaptureSpan* captures, Scratch& scratch) const {
+    if (!possible) return !sense;
+    const int rc = m.Match(key, groups, captures, scratch);
     if (rc > 0) return sense;
     if (rc == 0) return !sense;
     RuleWarning(options_.diagnostics, type(), name(), rule.line, m.ErrorText(rc));
@@ -285,11 +311,13 @@ class PatternMap final : public Map {
   std::unique_ptr<Matcher> Compile(int line, const WrittenPattern& pattern, bool want_groups,
                                    size_t* groups_in_pattern) const;
   std::optional<Rule> ParseRule(int line, std::string_view p, size_t nesting) const;
+  std::string LiteralOf(const WrittenPattern& pattern) const;
 
   Flavor flavor_;
   OpenOptions options_;
   std::vector<Rule> rules_;
   size_t max_group_ = 0;
+  std::unique_ptr<LiteralFilter> filter_;  // null: every rule is tried
 };
 
 std::optional<WrittenPattern> PatternMap::ReadPattern(int line, std::string_view* pp) const {
@@ -426,6 +454,7 @@ std::optional<Rule> PatternMap::ParseRule(int line, std::string_view p, size_t n
       return std::nullopt;
     }
     rule.match = first->match;
+    rule.literal = LiteralOf(*first);
     if (second) {
       rule.second = Compile(line, *second, false, nullptr);
       if (rule.second == nullptr) return std::nullopt;
@@ -446,6 +475,7 @@ std::optional<Rule> PatternMap::ParseRule(int line, std::string_view p, size_t n
     rule.first = Compile(line, *pattern, false, nullptr);
     if (rule.first == nullptr) return std::nullopt;
     rule.match = pattern->match;
+    rule.literal = LiteralOf(*pattern);
     rule.op = Rule::Op::kIf;
     return rule;
   }
@@ -462,7 +492,7 @@ std::optional<Rule> PatternMap::ParseRule(int line, std::string_view p, size_t n
   return std::nullopt;
 }
 
-void PatternMap::Load(std::string_view text) {
+void PatternMap::Load(std::string_view text, bool filter_wanted) {
   RuleLineReader lines(text, name(), options_);
   std::vector<size_t> open_ifs;
   std::string_view line;
@@ -485,6 +515,30 @@ void PatternMap::Load(std::string_view text) {
   for (auto it = open_ifs.rbegin(); it != open_ifs.rend(); ++it) {
     Warn(rules_[*it].line, "IF has no matching ENDIF");
   }
+  // A few rules are tried faster than the filter is consulted.
+  constexpr size_t kFilterFrom = 4;
+  std::vector<std::string> literals;
+  literals.reserve(rules_.size());
+  for (Rule& rule : rules_) literals.push_back(std::move(rule.literal));
+  auto filter = std::make_unique<LiteralFilter>(literals);
+  if (filter_wanted && filter->filtered_count() >= kFilterFrom) filter_ = std::move(filter);
+}
+
+std::string PatternMap::LiteralOf(const WrittenPattern& pattern) const {
+  if (flavor_ == Flavor::kRegexp) {
+    if ((pattern.options & REG_EXTENDED) == 0) return {};
+    return RequiredLiteral(pattern.text, PatternSyntax::kPosixExtended);
+  }
+  if ((pattern.options & PCRE2_EXTENDED) != 0) return {};
+  return RequiredLiteral(pattern.text, PatternSyntax::kPcre);
+}
+
+std::unique_ptr<Map> PatternMapFromText(Flavor flavor, std::string_view name,
+                                        std::string_view text, const OpenOptions& options,
+                                        bool filter) {
+  auto map = std::make_unique<PatternMap>(flavor, std::string(name), options);
+  map->Load(text, filter);
+  return map;
 }
 
 absl::StatusOr<std::unique_ptr<Map>> OpenPatternMap(Flavor flavor, std::string_view name,
@@ -492,12 +546,20 @@ absl::StatusOr<std::unique_ptr<Map>> OpenPatternMap(Flavor flavor, std::string_v
   const std::string_view type = flavor == Flavor::kRegexp ? "regexp" : "pcre";
   absl::StatusOr<std::string> text = LoadRuleText(type, name);
   if (!text.ok()) return text.status();
-  auto map = std::make_unique<PatternMap>(flavor, std::string(name), options);
-  map->Load(*text);
-  return std::unique_ptr<Map>(std::move(map));
+  return PatternMapFromText(flavor, name, *text, options, true);
 }
 
 }  // namespace
+
+std::unique_ptr<Map> RegexpMapFromText(std::string_view name, std::string_view text,
+                                       const OpenOptions& options, bool filter) {
+  return PatternMapFromText(Flavor::kRegexp, name, text, options, filter);
+}
+
+std::unique_ptr<Map> PcreMapFromText(std::string_view name, std::string_view text,
+                                     const OpenOptions& options, bool filter) {
+  return PatternMapFromText(Flavor::kPcre, name, text, options, filter);
+}
 
 absl::StatusOr<std::unique_ptr<Map>> OpenRegexpMap(std::string_view name,
                                                    const OpenOptions& options) {

@@ -34,6 +34,13 @@ namespace libmaps::internal {
 [[nodiscard]] absl::StatusOr<std::unique_ptr<Map>> OpenPcreMap(std::string_view name,
                                                                const OpenOptions& options);
 
+// The same from the table's text (`name` appears in messages), for tests
+// and fuzzers; `filter` false tries every rule (no LiteralFilter).
+[[nodiscard]] std::unique_ptr<Map> RegexpMapFromText(std::string_view name, std::string_view text,
+                                                     const OpenOptions& options, bool filter);
+[[nodiscard]] std::unique_ptr<Map> PcreMapFromText(std::string_view name, std::string_view text,
+                                                   const OpenOptions& options, bool filter);
+
 }  // namespace libmaps::internal
 
 #endif  // LIBMAPS_SRC_BACKENDS_PATTERN_MAPS_H_
