@@ -11,6 +11,9 @@ repetition to the next; a first, warm-up repetition is thrown away):
   * `postmap -q -` and `cmap -q -` with 100,000 keys (90 % hits, random
     order) on the 1,000,000-entry hash: and lmdb: tables (the same files);
   * one texthash: query on the 1,000,000-line source (the load dominates);
+  * `postmap -q -` and `cmap -q -` with 100,000 keys on 1,000-rule regexp:
+    and pcre: tables (issue 14), with and without literals the prefilter
+    can use;
   * the in-process lookup benchmarks (bench/lookup_bench) with
     --benchmark_repetitions and random interleaving;
 
@@ -21,6 +24,7 @@ whose main.cf holds `compatibility_level = 3.6` and otherwise the defaults.
 Usage: bench/compare.py [--build-dir build-bench] [--reps 5] [--out FILE.md]
                         [--quick]   (1 repetition, short lookup runs: a smoke test)
                         [--keep]    (keep the work directory)
+                        [--only patterns]  (only the regexp:/pcre: rows)
 """
 
 import argparse
@@ -89,6 +93,118 @@ def machine():
     }
 
 
+PATTERN_RULES = 1000
+
+
+def pattern_workload(d, plain):
+    """A 1,000-rule table of five kinds (an address, a domain suffix, a
+    Subject word, a capture rewrite, a character-class local part) as
+    regexp: and pcre: text, and 100,000 keys (about 10 % hits, the rest
+    addresses that match no rule). `plain`: every rule gets a top-level
+    alternative ("|^$"), which leaves the answers alone but gives the
+    prefilter no literal: every key runs every pattern, as in Postfix."""
+    import random
+    rng = random.Random(14)
+    rules = []
+    for i in range(PATTERN_RULES):
+        k = i % 5
+        if k == 0:
+            r = (f"^user{i}@example{i % 50}\\.com$", f"REJECT user {i}")
+        elif k == 1:
+            r = (f"\\.spam{i}\\.net$", "REJECT spam")
+        elif k == 2:
+            r = (f"^Subject:.*offer{i}", "DISCARD")
+        elif k == 3:
+            r = (f"^(.+)@host{i}\\.example\\.org$", f"$1@relay{i}.example.org")
+        else:
+            r = (f"^[a-z]+{i}[0-9]*@(mail|mx){i}\\.", "OK")
+        pat = r[0] + ("|^$" if plain else "")
+        rules.append(f"/{pat}/ {r[1]}")
+    table = os.path.join(d, "rules-plain" if plain else "rules")
+    with open(table, "w") as f:
+        f.write("\n".join(rules) + "\n")
+    keys = os.path.join(d, "pattern-keys.txt")
+    if not os.path.exists(keys):
+        out = []
+        for j in range(QUERY_KEYS):
+            i = rng.randrange(PATTERN_RULES)
+            if rng.random() < 0.1:
+                out.append([f"user{i}@example{i % 50}.com", f"x@a.spam{i}.net",
+                            f"Subject: big offer{i}", f"bob@host{i}.example.org",
+                            f"abc{i}7@mx{i}.x"][i % 5])
+            else:
+                out.append(f"someone{j}@domain{i}.example.com")
+        with open(keys, "w") as f:
+            f.write("\n".join(out) + "\n")
+    return table, keys
+
+
+def pattern_queries(reps, cmap, postmap, conf, work, t):
+    """Runs -q - on the pattern workloads; returns the hit count (the same
+    for every system, checked)."""
+    d = os.path.join(work, "patterns")
+    os.makedirs(d, exist_ok=True)
+    systems = []
+    for plain in (False, True):
+        table, keys = pattern_workload(d, plain)
+        for typ in ("regexp", "pcre"):
+            for prog in ("postmap", "cmap"):
+                systems.append((prog, typ, plain, table, keys))
+    outputs = {}
+    for rep in range(reps + 1):
+        order = systems[rep % len(systems):] + systems[:rep % len(systems)]
+        for prog, typ, plain, table, keys in order:
+            exe = postmap if prog == "postmap" else cmap
+            with open(keys, "rb") as kf, tempfile.TemporaryFile() as out:
+                wall, user, sys_, rss, code, err = run(
+                    [exe, "-c", conf, "-q", "-", f"{typ}:{table}"], stdin=kf, stdout=out)
+                out.seek(0)
+                outputs[(prog, typ, plain)] = out.read()
+            if rep > 0:
+                t.add(f"pattern {prog} {typ} {'plain' if plain else 'literal'}", wall, user,
+                      sys_, rss)
+        print(f"compare: pattern queries, repetition {rep}/{reps} done", file=sys.stderr)
+    first = outputs[systems[0][:3]]
+    for key, out in outputs.items():
+        if out != first:
+            sys.exit(f"compare: pattern query outputs differ: {key}")
+    return first.count(b"\n")
+
+
+def render_patterns(t, hits):
+    L = [f"\n### regexp: and pcre: tables: -q - with {QUERY_KEYS:,} keys, "
+         f"{PATTERN_RULES:,} rules (whole processes)\n",
+         "| table | system | median s | min-max s | cmap vs postmap |",
+         "|---|---|---:|---|---:|"]
+    for plain in (False, True):
+        for typ in ("regexp", "pcre"):
+            tag = "plain" if plain else "literal"
+            what = (f"{typ}:, rules with literals" if not plain else
+                    f"{typ}:, no usable literal (`|^$` added)")
+            for prog in ("postmap", "cmap"):
+                name = f"pattern {prog} {typ} {tag}"
+                lo, hi = t.minmax(name)
+                r = t.med(f"pattern postmap {typ} {tag}") / t.med(name) if prog == "cmap" else None
+                L.append(f"| {what} | {prog} -q - | {t.med(name):.3f} | {lo:.3f}-{hi:.3f} | "
+                         + (f"{r:.1f}x faster |" if r else "|"))
+    L.append(f"\n({hits:,} of {QUERY_KEYS:,} keys found, every output identical.)\n")
+    return L
+
+
+def pattern_goals(t):
+    goals = []
+    for typ in ("regexp", "pcre"):
+        goals.append((f"cmap -q - {typ}:, 100k keys, 1,000 rules, vs postmap -q - (issue 14)",
+                      ">= 3x faster",
+                      t.med(f"pattern postmap {typ} literal") / t.med(f"pattern cmap {typ} literal"),
+                      lambda r: r >= 3))
+        goals.append((f"(also) the same, rules without a usable literal ({typ}:)",
+                      "not slower (>= 1x)",
+                      t.med(f"pattern postmap {typ} plain") / t.med(f"pattern cmap {typ} plain"),
+                      lambda r: r >= 1))
+    return goals
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build-dir", default="build-bench")
@@ -97,6 +213,8 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="one repetition, short lookup runs: a smoke test")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--only", choices=["all", "patterns"], default="all",
+                    help="patterns: only the regexp:/pcre: query rows")
     args = ap.parse_args()
     if args.quick:
         args.reps = 1
@@ -123,6 +241,27 @@ def main():
     with open(os.path.join(conf, "main.cf"), "w") as f:
         f.write("compatibility_level = 3.6\n")
     t = Timings()
+    if args.only == "patterns":
+        try:
+            hits = pattern_queries(args.reps, cmap, postmap, conf, work, t)
+        finally:
+            if not args.keep:
+                shutil.rmtree(work, ignore_errors=True)
+        L = ["## Machine and run\n"]
+        for k, v in info.items():
+            L.append(f"- {k}: {' '.join(v) if isinstance(v, list) else v}")
+        L.append(f"- repetitions: {args.reps} (after one warm-up), interleaved; medians")
+        L += render_patterns(t, hits)
+        L.append("| goal | target | measured | met |")
+        L.append("|---|---|---:|---|")
+        for label, target, r, ok in pattern_goals(t):
+            L.append(f"| {label} | {target} | {r:.2f}x | {'yes' if ok(r) else '**no**'} |")
+        report = "\n".join(L) + "\n"
+        print(report)
+        if args.out:
+            with open(args.out, "w") as f:
+                f.write(report)
+        return
     try:
         # ---- builds ----------------------------------------------------
         srcs = {}
@@ -222,6 +361,7 @@ def main():
             if outputs[("postmap", typ)] != outputs[("cmap", typ)]:
                 sys.exit(f"compare: postmap and cmap -q - disagree on {typ}:")
         hits = outputs[("cmap", "hash")].count(b"\n")
+        pattern_hits = pattern_queries(args.reps, cmap, postmap, conf, work, t)
 
         # ---- in-process lookups -------------------------------------------
         print("compare: lookup benchmarks ...", file=sys.stderr)
@@ -250,14 +390,14 @@ def main():
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
-    report = render(info, t, sizes, lookup, hits, args.reps)
+    report = render(info, t, sizes, lookup, hits, args.reps, pattern_hits)
     print(report)
     if args.out:
         with open(args.out, "w") as f:
             f.write(report)
 
 
-def render(info, t, sizes, lookup, hits, reps):
+def render(info, t, sizes, lookup, hits, reps, pattern_hits):
     L = []
     L.append("## Machine and run\n")
     for k, v in info.items():
@@ -301,6 +441,8 @@ def render(info, t, sizes, lookup, hits, reps):
         L.append(f"| {label} | {t.med(name):.3f} | {lo:.3f}-{hi:.3f} | "
                  f"{t.med(name, 3) / 1e6:.1f} |")
     L.append(f"\n({hits:,} of {QUERY_KEYS:,} keys found by both, outputs identical.)\n")
+
+    L += render_patterns(t, pattern_hits)
 
     L.append("### In-process lookups (lookup_bench), ns per lookup or next hop\n")
     systems = ["hash", "hash-snapshot", "libdb", "libdb-128k", "postfix-hash", "lmdb",
@@ -381,6 +523,8 @@ def render(info, t, sizes, lookup, hits, reps):
                   ratio(t.med("query postmap hash"), t.med("query cmap hash")), lambda r: r >= 5))
     goals.append(("(also) cmap -q - lmdb:, 100k keys on 1M entries, vs postmap -q -", ">= 5x faster",
                   ratio(t.med("query postmap lmdb"), t.med("query cmap lmdb")), lambda r: r >= 5))
+
+    goals += pattern_goals(t)
 
     L.append("\n### Goals (issue 6), ratios measured in this run\n")
     L.append("| goal | target | measured | met |")

@@ -85,6 +85,57 @@ int main(void) {
   err = NULL;
   libmaps_close(map);
 
+  /* A pcre: table from a file (case-insensitive by default: a flag i would
+   * make a pattern case-sensitive), and a unionmap: over it and a cidr: table. */
+  char pcre_path[256], pcre_spec[300], union_spec[700];
+  snprintf(pcre_path, sizeof pcre_path, "%s/sender_access", dir);
+  snprintf(pcre_spec, sizeof pcre_spec, "pcre:%s", pcre_path);
+  f = fopen(pcre_path, "w");
+  if (f == NULL) return 1;
+  fputs("# pcre_table(5)\n/^(?!owner-)(.*)-outgoing@(.*)/ 550 Use ${1}@${2} instead\n"
+        "if /@example\\.com$/\n/^postmaster@/ OK\nendif\n", f);
+  fclose(f);
+  map = NULL;
+  CHECK(libmaps_open(pcre_spec, 0, &map, &err) == LIBMAPS_OK);
+  value = NULL;
+  key = "list-outgoing@example.org";
+  CHECK(map != NULL && libmaps_lookup(map, key, strlen(key), &value, &len, NULL) == LIBMAPS_OK);
+  CHECK(value != NULL && strcmp(value, "550 Use list@example.org instead") == 0);
+  libmaps_free(value);
+  value = NULL;
+  key = "owner-list-outgoing@example.org";
+  CHECK(map != NULL &&
+        libmaps_lookup(map, key, strlen(key), &value, &len, NULL) == LIBMAPS_NOTFOUND);
+  key = "Postmaster@EXAMPLE.com";
+  CHECK(map != NULL && libmaps_lookup(map, key, strlen(key), &value, &len, NULL) == LIBMAPS_OK);
+  CHECK(value != NULL && strcmp(value, "OK") == 0);
+  libmaps_free(value);
+  value = NULL;
+  key = "postmaster@example.net";
+  CHECK(map != NULL &&
+        libmaps_lookup(map, key, strlen(key), &value, &len, NULL) == LIBMAPS_NOTFOUND);
+  libmaps_close(map);
+  snprintf(union_spec, sizeof union_spec,
+           "unionmap:{%s, cidr:{{192.0.2.0/24 DUNNO}, {::/0 v6}}, static:{last}}", pcre_spec);
+  map = NULL;
+  CHECK(libmaps_open(union_spec, 0, &map, &err) == LIBMAPS_OK);
+  key = "192.0.2.7";
+  CHECK(map != NULL && libmaps_lookup(map, key, strlen(key), &value, &len, NULL) == LIBMAPS_OK);
+  CHECK(value != NULL && strcmp(value, "DUNNO,last") == 0);
+  libmaps_free(value);
+  value = NULL;
+  key = "a-outgoing@b";
+  CHECK(map != NULL && libmaps_lookup(map, key, strlen(key), &value, &len, NULL) == LIBMAPS_OK);
+  CHECK(value != NULL && strcmp(value, "550 Use a@b instead,last") == 0);
+  libmaps_free(value);
+  value = NULL;
+  libmaps_close(map);
+  CHECK(libmaps_open("regexp:{{/a/ b}x}", 0, &map, &err) == LIBMAPS_ERR_CONFIG);
+  CHECK(err != NULL && strstr(err, "syntax error after '}'") != NULL);
+  libmaps_free(err);
+  err = NULL;
+  unlink(pcre_path);
+
   map = NULL;
   CHECK(libmaps_open("bogus:x", 0, &map, &err) == LIBMAPS_ERR_CONFIG);
   CHECK(err != NULL && strcmp(err, "unsupported dictionary type: bogus") == 0);
