@@ -362,6 +362,17 @@ def main():
                      "regexp:{{/a/\n b}}"]:
             for key in ("a", "10.1.2.3", "::1", "b"):
                 o.compare(f"inline {spec!r}", ["-q", key, spec], None, normalize, sort_stderr=True)
+        # postmap -F: results name files whose contents are the result.
+        o.write("v1", "first file\n")
+        o.write("v2", "second")
+        for kind, text in (("regexp", "/^a/ v1\n/^b/ v1,v2\n/^c/ missing\n/^d/\n/^(e)/ v$1\n"),
+                           ("pcre", "/^a/ v1\n/^b/ v1 v2\n/^c/ missing\n"),
+                           ("cidr", "10.0.0.1 v1\nif 10.0.0.0/8\n10.0.0.2 v2\nendif\n"
+                                    "10.0.0.3 missing\n")):
+            o.write("t", text)
+            o.compare(f"-F {kind}", ["-F", "-q", "-", f"{kind}:t"],
+                      b"a\nb\nc\nd\ne\n10.0.0.1\n10.0.0.2\n10.0.0.3\n", normalize,
+                      sort_stderr=True)
         for args in (["-q", "x", "regexp:nonexistent"], ["-q", "x", "pcre:nonexistent"],
                      ["-q", "x", "cidr:nonexistent"], ["-s", "regexp:{{/a/ b}}"],
                      ["-s", "cidr:{{1.2.3.4 b}}"], ["-d", "a", "regexp:{{/a/ b}}"],

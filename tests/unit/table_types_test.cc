@@ -55,8 +55,18 @@ TEST(TableTypes, EachRowDoesWhatItSays) {
     TempDir dir;
     const std::string name = dir.Name("table");
     const std::string spec = std::string(t.type) + ":" + name;
+    // Rule tables hold rules, not key-value lines.
+    std::string key = "some.key";
     {
-      std::ofstream(name) << "Some.Key some value\n";
+      std::ofstream out(name);
+      if (t.type == "regexp" || t.type == "pcre") {
+        out << "/^some\\.key$/ some value\n";
+      } else if (t.type == "cidr") {
+        out << "192.0.2.0/24 some value\n";
+        key = "192.0.2.1";
+      } else {
+        out << "Some.Key some value\n";
+      }
     }
     libmaps::BuildOptions build;
     auto builder = libmaps::NewMapBuilder(spec, build);
@@ -74,7 +84,7 @@ TEST(TableTypes, EachRowDoesWhatItSays) {
     if (t.can_build || t.suffix.empty()) {
       auto map = libmaps::OpenMap(spec, {});
       ASSERT_TRUE(map.ok()) << map.status();
-      auto found = (*map)->Lookup("some.key");
+      auto found = (*map)->Lookup(key);
       ASSERT_TRUE(found.ok());
       EXPECT_EQ(found->value_or("(none)"), "some value");
       int records = 0;

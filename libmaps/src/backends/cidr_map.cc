@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "backends/rule_table.h"
 #include "string_view_compat.h"
+#include "value_files.h"
 
 namespace libmaps::internal {
 namespace {
@@ -186,6 +187,8 @@ class CidrMap final : public Map {
 
  private:
   std::optional<std::string> ParseRule(std::string_view p, size_t nesting, CidrRule* rule) const;
+  std::optional<std::string> ParsePattern(std::string_view p, size_t nesting,
+                                          CidrRule* rule) const;
 
   OpenOptions options_;
   std::vector<CidrRule> rules_;
@@ -193,6 +196,19 @@ class CidrMap final : public Map {
 
 std::optional<std::string> CidrMap::ParseRule(std::string_view p, size_t nesting,
                                               CidrRule* rule) const {
+  std::optional<std::string> why = ParsePattern(p, nesting, rule);
+  if (why || !options_.values_are_files) return why;
+  // postmap -F: the result names files; their contents, base64-encoded, are
+  // the result. Postfix converts the empty result of if and endif too (and
+  // so skips them with a warning).
+  absl::StatusOr<std::string> encoded = LoadValueFiles(rule->value);
+  if (!encoded.ok()) return std::string(encoded.status().message());
+  rule->value = *std::move(encoded);
+  return std::nullopt;
+}
+
+std::optional<std::string> CidrMap::ParsePattern(std::string_view p, size_t nesting,
+                                                 CidrRule* rule) const {
   bool match = true;
   if (StartsWithWord(p, "if")) {
     p.remove_prefix(2);

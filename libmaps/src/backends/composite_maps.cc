@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "backends/rule_table.h"
 #include "lookup_key.h"
 #include "string_view_compat.h"
 
@@ -41,28 +42,6 @@ std::optional<std::string_view> StripBraces(std::string_view text, std::string* 
   }
   *error = "missing '}'";
   return std::nullopt;
-}
-
-// Splits at commas and blanks outside braces (Postfix's mystrtokq with
-// CHARS_COMMA_SP and the "{}" parens); empty items are skipped.
-std::vector<std::string_view> SplitList(std::string_view s) {
-  std::vector<std::string_view> items;
-  int depth = 0;
-  size_t start = std::string_view::npos;
-  for (size_t i = 0; i <= s.size(); ++i) {
-    const bool end = i == s.size();
-    const char c = end ? ',' : s[i];
-    if (!end && c == '{') ++depth;
-    if (!end && c == '}' && depth > 0) --depth;
-    const bool separator = depth == 0 && (c == ',' || IsBlank(c));
-    if (separator || end) {
-      if (start != std::string_view::npos) items.push_back(s.substr(start, i - start));
-      start = std::string_view::npos;
-    } else if (start == std::string_view::npos) {
-      start = i;
-    }
-  }
-  return items;
 }
 
 // "table TYPE:NAME: query error: CAUSE", the wording of Postfix's lookup
@@ -245,7 +224,7 @@ absl::StatusOr<std::unique_ptr<Map>> OpenList(std::string_view type, std::string
   std::optional<std::string_view> inside = StripBraces(name, &error);
   if (!inside || inside->empty()) return BadSyntax(type, name, "type:name");
   std::vector<std::unique_ptr<Map>> maps;
-  for (std::string_view item : SplitList(*inside)) {
+  for (std::string_view item : SplitBraceList(*inside)) {
     absl::StatusOr<std::unique_ptr<Map>> m = OpenMap(item, options);
     if (!m.ok()) return m.status();
     maps.push_back(*std::move(m));
@@ -279,7 +258,7 @@ absl::StatusOr<std::unique_ptr<Map>> OpenInlineMap(std::string_view name,
   if (!inside || inside->empty()) return BadSyntax("inline", name, "name=value");
   auto map = std::make_unique<InlineMap>(std::string(name), options);
   const std::string table = absl::StrCat("inline:", ToAbsl(name));
-  for (std::string_view item : SplitList(*inside)) {
+  for (std::string_view item : SplitBraceList(*inside)) {
     std::string_view pair = item;
     if (pair.front() == '{') {
       std::optional<std::string_view> in = StripBraces(pair, &error);

@@ -17,6 +17,7 @@
 #include "libmaps/text.h"
 #include "lookup_key.h"
 #include "string_view_compat.h"
+#include "value_files.h"
 
 namespace libmaps::internal {
 namespace {
@@ -437,6 +438,18 @@ std::optional<Rule> PatternMap::ParseRule(int line, std::string_view p, size_t n
     }
     p = SkipSpace(p);
     if (p.empty()) Warn(line, "no replacement text: using empty string");
+    std::string from_files;
+    if (options_.values_are_files) {
+      // postmap -F: the result names files; their contents, base64-encoded,
+      // are the result.
+      absl::StatusOr<std::string> encoded = LoadValueFiles(p);
+      if (!encoded.ok()) {
+        Warn(line, absl::StrCat(encoded.status().message(), ": skipping this rule"));
+        return std::nullopt;
+      }
+      from_files = *std::move(encoded);
+      p = from_files;
+    }
     const RuleWording wording{type(), flavor_ == Flavor::kRegexp ? "out-of-range" : "out of range"};
     if (!ParseResultText(p, wording, name(), line, options_.diagnostics, &rule.result)) {
       return std::nullopt;

@@ -45,7 +45,6 @@ std::string ExtractBraces(std::string_view* text, bool strip) {
   return {};
 }
 
-// Postfix's mystrtokq() with CHARS_COMMA_SP and CHARS_BRACE.
 bool NextListItem(std::string_view* rest, std::string_view* item) {
   auto is_sep = [](char c) { return c == ',' || c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
   std::string_view s = *rest;
@@ -88,6 +87,13 @@ size_t PostfixIndex(const std::string& digits) {
 }
 
 }  // namespace
+
+std::vector<std::string_view> SplitBraceList(std::string_view s) {
+  std::vector<std::string_view> items;
+  std::string_view item;
+  while (NextListItem(&s, &item)) items.push_back(item);
+  return items;
+}
 
 bool StartsWithWord(std::string_view line, std::string_view word) {
   if (line.size() < word.size()) return false;

@@ -35,6 +35,11 @@ namespace libmaps::internal {
 [[nodiscard]] std::string_view TrimRight(std::string_view s);
 [[nodiscard]] std::string_view SkipSpace(std::string_view s);
 
+// The items of a list written in a table's name (Postfix's mystrtokq()
+// with CHARS_COMMA_SP and CHARS_BRACE): split at commas and blanks outside
+// "{...}", empty items skipped. unionmap:, pipemap:, inline: use it too.
+[[nodiscard]] std::vector<std::string_view> SplitBraceList(std::string_view s);
+
 // The table's text. NAME "{...}" holds the rules in place: each item of the
 // comma- or blank-separated list inside the outer braces is itself "{rule}"
 // and becomes one line. Otherwise NAME is a file, read whole. Errors are
