@@ -26,17 +26,7 @@ int libmaps_open(const char* spec, unsigned flags, libmaps_map** out,
       SetError(errmsg, "libmaps_open: null argument");
       return LIBMAPS_ERR_CONFIG;
     }
-    libmaps::OpenOptions options;
-    options.fold_case = (flags & LIBMAPS_OPEN_NO_FOLD) == 0;
-    options.utf8 = (flags & LIBMAPS_OPEN_NO_UTF8) == 0;
-    options.values_are_files = (flags & LIBMAPS_OPEN_VALUES_ARE_FILES) != 0;
-    if (flags & LIBMAPS_OPEN_SNAPSHOT) options.lock = libmaps::LockPolicy::kSnapshot;
-    if (flags & LIBMAPS_OPEN_DUP_REPLACE) {
-      options.duplicates = libmaps::DuplicatePolicy::kReplace;
-    } else if (flags & LIBMAPS_OPEN_DUP_WARN) {
-      options.duplicates = libmaps::DuplicatePolicy::kIgnore;
-    }
-    auto map = libmaps::OpenMap(spec, options);
+    auto map = libmaps::OpenMap(spec, libmaps::internal::OptionsFromFlags(flags));
     if (!map.ok()) return ToResult(map.status(), errmsg);
     *out = new libmaps_map{*std::move(map)};
     return LIBMAPS_OK;

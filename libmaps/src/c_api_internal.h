@@ -10,11 +10,27 @@
 
 #include "absl/status/status.h"
 #include "libmaps/libmaps.h"
+#include "libmaps/map.h"
 #include "string_view_compat.h"
 
 namespace libmaps::internal {
 
 // A malloc'ed, NUL-terminated copy of `s`, or nullptr when out of memory.
+// The OpenOptions of libmaps_open's LIBMAPS_OPEN_* flags.
+inline OpenOptions OptionsFromFlags(unsigned flags) {
+  OpenOptions options;
+  options.fold_case = (flags & LIBMAPS_OPEN_NO_FOLD) == 0;
+  options.utf8 = (flags & LIBMAPS_OPEN_NO_UTF8) == 0;
+  options.values_are_files = (flags & LIBMAPS_OPEN_VALUES_ARE_FILES) != 0;
+  if (flags & LIBMAPS_OPEN_SNAPSHOT) options.lock = LockPolicy::kSnapshot;
+  if (flags & LIBMAPS_OPEN_DUP_REPLACE) {
+    options.duplicates = DuplicatePolicy::kReplace;
+  } else if (flags & LIBMAPS_OPEN_DUP_WARN) {
+    options.duplicates = DuplicatePolicy::kIgnore;
+  }
+  return options;
+}
+
 inline char* CopyToC(std::string_view s) {
   char* p = static_cast<char*>(std::malloc(s.size() + 1));
   if (p != nullptr) {

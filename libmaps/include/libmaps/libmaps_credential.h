@@ -123,6 +123,50 @@ LIBMAPS_EXPORT int libmaps_sasl_lookup_keys(const libmaps_sasl_lookup *lookup,
  * is allowed. */
 LIBMAPS_EXPORT void libmaps_sasl_lookup_keys_free(char **keys) LIBMAPS_NOEXCEPT;
 
+/* ---- One call for the credential of a connection --------------------------
+ *
+ * libmaps_sasl_maps_open opens the value of smtp_sasl_password_maps as written
+ * in main.cf ("hash:/etc/postfix/sasl_passwd, lmdb:/etc/postfix/more": commas
+ * or blanks between tables, braces protecting lists inside), each table with
+ * libmaps_open's `flags`. libmaps_sasl_maps_find then gives the credential
+ * Postfix's SMTP client would use for `lookup`: the keys of
+ * libmaps_sasl_lookup_keys in order, and for each key the tables in order;
+ * the first hit wins, and so does a lookup error met before any hit (defer
+ * the delivery then: LIBMAPS_ERR_RETRY, the message names the table). The
+ * value is split at its first ':'; a value without ':' is all username with
+ * an empty password, as in Postfix. The credential is in locked memory (not
+ * swapped, not in core dumps), zeroed by libmaps_credential_free. See
+ * libmaps/sasl_maps.h for the C++ class and the details. */
+
+typedef struct libmaps_sasl_maps libmaps_sasl_maps; /* opaque */
+
+/* Returns LIBMAPS_OK (*out set; close with libmaps_sasl_maps_close) or
+ * libmaps_open's errors for the first table that fails to open;
+ * LIBMAPS_ERR_CONFIG for an empty list or a NULL argument. */
+LIBMAPS_EXPORT int libmaps_sasl_maps_open(const char *tables, unsigned flags,
+                                          libmaps_sasl_maps **out,
+                                          char **errmsg) LIBMAPS_NOEXCEPT;
+
+/* On LIBMAPS_OK, *out receives a credential (free it with
+ * libmaps_credential_free); LIBMAPS_NOTFOUND: no table has any key (*out is
+ * NULL); otherwise an error as for libmaps_lookup. May be called from several
+ * threads at once on the same `maps`. */
+LIBMAPS_EXPORT int libmaps_sasl_maps_find(const libmaps_sasl_maps *maps,
+                                          const libmaps_sasl_lookup *lookup,
+                                          libmaps_credential **out,
+                                          char **errmsg) LIBMAPS_NOEXCEPT;
+
+/* Closes every table; NULL is allowed. Credentials already found stay valid. */
+LIBMAPS_EXPORT void libmaps_sasl_maps_close(libmaps_sasl_maps *maps) LIBMAPS_NOEXCEPT;
+
+/* For a credential from libmaps_sasl_maps_find: the key that found it and the
+ * table (as listed), NUL-terminated, owned by the credential; "" for one from
+ * libmaps_credential_parse or for NULL. Not secret. */
+LIBMAPS_EXPORT const char *libmaps_credential_key(
+    const libmaps_credential *credential) LIBMAPS_NOEXCEPT;
+LIBMAPS_EXPORT const char *libmaps_credential_table(
+    const libmaps_credential *credential) LIBMAPS_NOEXCEPT;
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

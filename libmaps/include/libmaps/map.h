@@ -30,6 +30,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "libmaps/diagnostics.h"
+#include "libmaps/secret.h"
 #include "libmaps/export.h"
 
 namespace libmaps {
@@ -216,7 +217,13 @@ inline absl::StatusOr<bool> Map::LookupInto(std::string_view key,
 
 inline void Map::LookupEach(std::span<const std::string_view> keys,
                             const LookupEachFn& fn) const {
+  // The values pass through `value`; it is zeroed on the way out, since
+  // they may be passwords (libmaps/sasl_maps.h).
   std::string value;
+  struct Wipe {
+    std::string* s;
+    ~Wipe() { WipeString(s); }
+  } wipe{&value};
   for (size_t i = 0; i < keys.size(); ++i) {
     absl::StatusOr<bool> found = LookupInto(keys[i], &value);
     absl::StatusOr<std::optional<std::string_view>> result =

@@ -281,6 +281,15 @@ class LmdbMap final : public Map {
     std::string value;
     size_t i = 0;
     bool stopped = false;
+    // Values may be passwords (libmaps/sasl_maps.h): zeroed on the way out.
+    struct Wipe {
+      std::string* a;
+      std::string* b;
+      ~Wipe() {
+        WipeString(a);
+        if (b != nullptr) WipeString(b);
+      }
+    } wipe{&value, nullptr};
     absl::Status s = WithReadTxn([&](MDB_txn* txn) -> absl::Status {
       for (; i < keys.size(); ++i) {
         bool go_on;
