@@ -169,7 +169,10 @@ void BM_CredentialCall(benchmark::State& state, const CallSystem* sys) {
   OpenOptions options;
   options.lock = sys->lock;
   absl::StatusOr<std::unique_ptr<SaslPasswordMaps>> maps =
-      SaslPasswordMaps::Open(std::string(sys->type) + ":" + data.source, options);
+      SaslPasswordMaps::Open(std::string(sys->type) + ":" +
+                                 (std::string_view(sys->type) == "btree" ? data.btree_name()
+                                                                         : data.source),
+                             options);
   if (!maps.ok()) {
     state.SkipWithError("SaslPasswordMaps::Open failed");
     return;

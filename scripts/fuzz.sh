@@ -14,7 +14,9 @@ seconds=${FUZZ_SECONDS:-60}
 if [ ! -f build-fuzz/build.ninja ]; then
   CC=clang CXX=clang++ meson setup build-fuzz --wrap-mode=nodownload \
     -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
-    -Dbuildtype=debugoptimized >/dev/null || exit 1
+    -Dbuildtype=debugoptimized -Dwerror="${LIBMAPS_WERROR:-false}" >/dev/null || exit 1
+else
+  meson configure build-fuzz -Dwerror="${LIBMAPS_WERROR:-false}" >/dev/null || exit 1
 fi
 ninja -C build-fuzz -j"$(nproc)" || exit 1
 

@@ -55,9 +55,11 @@ fi
 
 # The benchmarks are built too (CI builds them; it does not run them: see
 # docs/benchmarks.md).
+# -Werror only when CI asks (LIBMAPS_WERROR=true, set by .ci/run).
+werror=${LIBMAPS_WERROR:-false}
 if [ ! -f build/build.ninja ]; then
-  meson setup build --wrap-mode=nodownload -Dbench=true
+  meson setup build --wrap-mode=nodownload -Dbench=true -Dwerror="$werror"
 else
-  meson configure build -Dbench=true
+  meson configure build -Dbench=true -Dwerror="$werror"
 fi
 ninja -C build -j"$(nproc)"

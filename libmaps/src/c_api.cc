@@ -58,6 +58,13 @@ void libmaps_close(libmaps_map* map) noexcept { delete map; }
 
 void libmaps_free(void* p) noexcept { std::free(p); }
 
+const char* libmaps_version(void) noexcept { return LIBMAPS_VERSION_STRING; }
+
+void libmaps_set_read_into_memory(int enable) noexcept {
+  libmaps::SetFileAccess(enable != 0 ? libmaps::FileAccess::kReadIntoMemory
+                                     : libmaps::FileAccess::kMapWithSigbusHandler);
+}
+
 const char* libmaps_strerror(int result) noexcept {
   switch (result) {
     case LIBMAPS_OK: return "LIBMAPS_OK: success";

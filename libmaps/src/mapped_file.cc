@@ -1,5 +1,7 @@
 #include "mapped_file.h"
 
+#include "libmaps/map.h"
+
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -40,6 +42,8 @@ struct sigaction g_previous;
 uintptr_t g_page_size = 4096;
 bool g_handler_installed = false;
 std::once_flag g_install_once;
+// libmaps::SetFileAccess(FileAccess::kReadIntoMemory): no handler, no mmap.
+std::atomic<bool> g_read_into_memory{false};
 
 // Hands a signal that is not ours to whoever had SIGBUS before us.
 void PassOn(int sig, siginfo_t* info, void* context) {
@@ -158,9 +162,10 @@ absl::StatusOr<std::unique_ptr<MappedFile>> MappedFile::Map(
         "map ", absl::string_view(name.data(), name.size()),
         ": file too large for the address space"));
   }
-  std::call_once(g_install_once, InstallHandler);
+  const bool read_into_memory = g_read_into_memory.load(std::memory_order_relaxed);
+  if (!read_into_memory) std::call_once(g_install_once, InstallHandler);
   const size_t length = static_cast<size_t>(size);
-  if (g_handler_installed) {
+  if (!read_into_memory && g_handler_installed) {
     const size_t rounded = (length + g_page_size - 1) & ~(g_page_size - 1);
     int flags = MAP_SHARED;
     if (size <= kPopulateLimit) flags |= MAP_POPULATE;
@@ -206,6 +211,19 @@ absl::StatusOr<std::unique_ptr<MappedFile>> MappedFile::Map(
   file->copy_ = std::move(copy);
   return file;
 }
+
+}  // namespace libmaps::internal
+
+namespace libmaps {
+
+void SetFileAccess(FileAccess access) noexcept {
+  internal::g_read_into_memory.store(access == FileAccess::kReadIntoMemory,
+                                     std::memory_order_relaxed);
+}
+
+}  // namespace libmaps
+
+namespace libmaps::internal {
 
 MappedFile::~MappedFile() {
   if (region_ == nullptr) return;

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "libmaps/export.h"
+#include "libmaps/version.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -83,6 +84,16 @@ LIBMAPS_EXPORT void libmaps_free(void *p) LIBMAPS_NOEXCEPT;
 
 /* A static text for a libmaps_result ("LIBMAPS_NOTFOUND: key not found"). */
 LIBMAPS_EXPORT const char *libmaps_strerror(int result) LIBMAPS_NOEXCEPT;
+
+/* Process-wide, before the first libmaps_open: nonzero reads tables' files
+ * into memory instead of mapping them, so libmaps never installs its SIGBUS
+ * handler (see libmaps::SetFileAccess in libmaps/map.h for the trade-off and
+ * what the handler does). */
+LIBMAPS_EXPORT void libmaps_set_read_into_memory(int enable) LIBMAPS_NOEXCEPT;
+
+/* The version of the library loaded, "MAJOR.MINOR.PATCH"; the headers'
+ * version is LIBMAPS_VERSION_STRING (libmaps/version.h). */
+LIBMAPS_EXPORT const char *libmaps_version(void) LIBMAPS_NOEXCEPT;
 
 #ifdef __cplusplus
 }  /* extern "C" */

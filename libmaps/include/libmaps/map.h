@@ -234,6 +234,30 @@ inline void Map::LookupEach(std::span<const std::string_view> keys,
   }
 }
 
+// How tables' files are read; process-wide.
+//
+// kMapWithSigbusHandler (the default): hash:, btree:, lmdb:, cdb: and
+// texthash: files are mapped (mmap). Reading a mapped page whose file bytes
+// are gone (another process truncated the file, or an I/O error) raises
+// SIGBUS, which would end the process; so the first open installs a
+// process-wide SIGBUS handler (sigaction, SA_SIGINFO) that replaces such a
+// page with zeros, makes the lookup fail with kUnavailable, and passes every
+// fault outside libmaps' mappings on to the handler that was there before
+// (or to the default action). A program that installs its own SIGBUS handler
+// later must pass on faults it does not recognise, or truncation becomes
+// fatal again. Across fork() the child inherits the handler and the
+// mappings, and its maps keep working; exec() resets the handler.
+//
+// kReadIntoMemory: files are read whole into memory at open (and when a
+// changed file is opened again); nothing is mapped and no signal handler is
+// ever installed. Costs the file's size in memory per open map and the time
+// to read it. Set it before the first map is opened: a handler already
+// installed stays (it only acts on libmaps' own mappings). Updaters (-i, -d)
+// use the same setting; liblmdb, which libmaps uses to write lmdb: tables,
+// maps the file it writes itself.
+enum class FileAccess { kMapWithSigbusHandler, kReadIntoMemory };
+LIBMAPS_EXPORT void SetFileAccess(FileAccess access) noexcept;
+
 // A parsed "type:name" specification.
 struct MapSpec {
   std::string type;
