@@ -448,7 +448,7 @@ def render(info, t, sizes, lookup, hits, reps, pattern_hits):
     systems = ["hash", "hash-snapshot", "libdb", "libdb-128k", "postfix-hash", "lmdb",
                "lmdb-snapshot", "mdb_get", "postfix-lmdb", "btree", "btree-snapshot",
                "libdb-btree", "cdb", "cdb-snapshot", "cdb_find", "texthash", "absl", "sol"]
-    for kind in ("lookup", "lookup-tp", "cred", "open"):
+    for kind in ("lookup", "lookup-tp", "cred", "cred-call", "open"):
         L.append(f"\n{kind}/SYSTEM/N:\n")
         L.append("| system | " + " | ".join(f"{n:,}" for n in SIZES) + " |")
         L.append("|---|" + "---:|" * len(SIZES))
@@ -524,6 +524,14 @@ def render(info, t, sizes, lookup, hits, reps, pattern_hits):
     goals.append(("(also) cmap -q - lmdb:, 100k keys on 1M entries, vs postmap -q -", ">= 5x faster",
                   ratio(t.med("query postmap lmdb"), t.med("query cmap lmdb")), lambda r: r >= 5))
 
+    for sysname in ("hash", "lmdb", "hash-snapshot", "lmdb-snapshot"):
+        goals.append((f"cred-call/{sysname} (one call, locked memory) vs cred/{sysname} "
+                      "(hand-assembled; issue 16)", "<= 1.05x",
+                      ratio(lk("cred-call", sysname), lk("cred", sysname)), lambda r: r <= 1.05))
+    for sysname, anchor in (("hash", "postfix-hash"), ("lmdb", "postfix-lmdb")):
+        goals.append((f"(also) cred-call/{sysname} vs Postfix's path cred/{anchor}",
+                      "faster (> 1x)", ratio(lk("cred", anchor), lk("cred-call", sysname)),
+                      lambda r: r > 1))
     goals += pattern_goals(t)
 
     L.append("\n### Goals (issue 6), ratios measured in this run\n")

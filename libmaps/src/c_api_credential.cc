@@ -198,11 +198,11 @@ int libmaps_sasl_maps_find(const libmaps_sasl_maps* maps, const libmaps_sasl_loo
 void libmaps_sasl_maps_close(libmaps_sasl_maps* maps) noexcept { delete maps; }
 
 const char* libmaps_credential_key(const libmaps_credential* credential) noexcept {
-  return credential == nullptr ? "" : credential->credential.key().c_str();
+  return credential == nullptr ? "" : credential->credential.key_c_str();
 }
 
 const char* libmaps_credential_table(const libmaps_credential* credential) noexcept {
-  return credential == nullptr ? "" : credential->credential.table().c_str();
+  return credential == nullptr ? "" : credential->credential.table_c_str();
 }
 
 }  // extern "C"

@@ -11,7 +11,7 @@
 namespace libmaps::internal {
 namespace {
 
-constexpr size_t kChunk = 64 * 1024;  // 256 slots
+constexpr size_t kChunk = 64 * 1024;  // 128 slots
 
 class Pool {
  public:

@@ -2,7 +2,7 @@
 // left out of core dumps (MADV_DONTDUMP), zeroed when released.
 //
 // Small blocks (up to kLockedSlot bytes, which covers every credential seen
-// in practice) come from a process-wide pool of locked pages carved into
+// in practice, with the key and table name it was found under) come from a process-wide pool of locked pages carved into
 // slots: taking and returning one is a mutex and a memset, no system call,
 // so a credential lookup costs what a plain one does. Larger blocks use
 // libsodium's guarded allocation (sodium_malloc: locked, guard pages). The
@@ -16,7 +16,7 @@
 
 namespace libmaps::internal {
 
-inline constexpr size_t kLockedSlot = 256;
+inline constexpr size_t kLockedSlot = 512;
 
 struct LockedBlock {
   char* data = nullptr;

@@ -18,10 +18,11 @@ LockedCredential::LockedCredential(LockedCredential&& other) noexcept
       capacity_(other.capacity_),
       username_size_(other.username_size_),
       password_size_(other.password_size_),
-      key_(std::move(other.key_)),
-      table_(std::move(other.table_)) {
+      key_size_(other.key_size_),
+      table_size_(other.table_size_) {
   other.data_ = nullptr;
   other.capacity_ = other.username_size_ = other.password_size_ = 0;
+  other.key_size_ = other.table_size_ = 0;
 }
 
 LockedCredential& LockedCredential::operator=(LockedCredential&& other) noexcept {
@@ -31,10 +32,11 @@ LockedCredential& LockedCredential::operator=(LockedCredential&& other) noexcept
     capacity_ = other.capacity_;
     username_size_ = other.username_size_;
     password_size_ = other.password_size_;
-    key_ = std::move(other.key_);
-    table_ = std::move(other.table_);
+    key_size_ = other.key_size_;
+    table_size_ = other.table_size_;
     other.data_ = nullptr;
     other.capacity_ = other.username_size_ = other.password_size_ = 0;
+    other.key_size_ = other.table_size_ = 0;
   }
   return *this;
 }
@@ -42,25 +44,36 @@ LockedCredential& LockedCredential::operator=(LockedCredential&& other) noexcept
 void LockedCredential::Clear() noexcept {
   internal::ReleaseLocked({data_, capacity_});
   data_ = nullptr;
-  capacity_ = username_size_ = password_size_ = 0;
+  capacity_ = username_size_ = password_size_ = key_size_ = table_size_ = 0;
 }
 
 absl::StatusOr<LockedCredential> LockedCredential::Make(std::string_view username,
                                                         std::string_view password) {
-  const internal::LockedBlock block =
-      internal::AllocateLocked(username.size() + password.size() + 2);
+  return MakeFound(username, password, {}, {});
+}
+
+absl::StatusOr<LockedCredential> LockedCredential::MakeFound(std::string_view username,
+                                                             std::string_view password,
+                                                             std::string_view key,
+                                                             std::string_view table) {
+  const internal::LockedBlock block = internal::AllocateLocked(
+      username.size() + password.size() + key.size() + table.size() + 4);
   if (block.data == nullptr) {
     return absl::ResourceExhaustedError("out of locked memory for a credential");
   }
   LockedCredential c;
   c.data_ = block.data;
   c.capacity_ = block.size;
-  if (!username.empty()) std::memcpy(c.data_, username.data(), username.size());
-  c.data_[username.size()] = '\0';
-  if (!password.empty()) std::memcpy(c.data_ + username.size() + 1, password.data(), password.size());
-  c.data_[username.size() + 1 + password.size()] = '\0';
+  char* p = c.data_;
+  for (std::string_view part : {username, password, key, table}) {
+    if (!part.empty()) std::memcpy(p, part.data(), part.size());
+    p += part.size();
+    *p++ = '\0';
+  }
   c.username_size_ = username.size();
   c.password_size_ = password.size();
+  c.key_size_ = key.size();
+  c.table_size_ = table.size();
   return c;
 }
 
@@ -76,6 +89,16 @@ const char* LockedCredential::username_c_str() const noexcept {
 }
 const char* LockedCredential::password_c_str() const noexcept {
   return data_ == nullptr ? "" : data_ + username_size_ + 1;
+}
+const char* LockedCredential::key_c_str() const noexcept {
+  return data_ == nullptr ? "" : data_ + username_size_ + password_size_ + 2;
+}
+const char* LockedCredential::table_c_str() const noexcept {
+  return data_ == nullptr ? "" : key_c_str() + key_size_ + 1;
+}
+std::string_view LockedCredential::key() const noexcept { return {key_c_str(), key_size_}; }
+std::string_view LockedCredential::table() const noexcept {
+  return {table_c_str(), table_size_};
 }
 
 absl::StatusOr<std::unique_ptr<SaslPasswordMaps>> SaslPasswordMaps::Open(
@@ -106,47 +129,56 @@ absl::StatusOr<std::optional<LockedCredential>> SaslPasswordMaps::FindKeys(
   // lock for them): a hit or an error at key i of table t is the answer
   // unless an earlier table meets something at a key before i, so table t
   // is only asked the keys before the best event so far.
-  size_t best_key = views.size();
-  std::optional<LockedCredential> best;
-  absl::Status best_error;
-  for (size_t t = 0; t < maps_.size() && best_key > 0; ++t) {
-    const Map& map = *maps_[t];
-    maps_[t]->LookupEach(
-        std::span<const std::string_view>(views.data(), best_key),
-        [&](size_t i, const absl::StatusOr<std::optional<std::string_view>>& result) {
-          if (!result.ok()) {
-            std::string_view m(result.status().message().data(),
-                               result.status().message().size());
-            best_error = m.find(map.name()) != std::string_view::npos
-                             ? result.status()
-                             : absl::Status(result.status().code(),
-                                            absl::StrCat("table ", specs_[t], ": ", internal::ToAbsl(m)));
-            best.reset();
-            best_key = i;
-            return false;
-          }
-          if (!result->has_value()) return true;
-          const std::string_view value = **result;
-          const size_t colon = value.find(':');
-          absl::StatusOr<LockedCredential> c =
-              colon == std::string_view::npos
-                  ? LockedCredential::Make(value, {})
-                  : LockedCredential::Make(value.substr(0, colon), value.substr(colon + 1));
-          if (!c.ok()) {
-            best_error = c.status();
-            best.reset();
-          } else {
-            c->key_ = keys[i];
-            c->table_ = specs_[t];
-            best = *std::move(c);
-            best_error = absl::OkStatus();
-          }
-          best_key = i;
-          return false;
+  struct Search {
+    const SaslPasswordMaps* self;
+    const std::vector<std::string>* keys;
+    size_t table = 0;
+    size_t best_key = 0;
+    std::optional<LockedCredential> best;
+    absl::Status best_error;
+
+    bool On(size_t i, const absl::StatusOr<std::optional<std::string_view>>& result) {
+      if (!result.ok()) {
+        const std::string_view m(result.status().message().data(),
+                                 result.status().message().size());
+        best_error = m.find(self->maps_[table]->name()) != std::string_view::npos
+                         ? result.status()
+                         : absl::Status(result.status().code(),
+                                        absl::StrCat("table ", self->specs_[table], ": ",
+                                                     internal::ToAbsl(m)));
+        best.reset();
+        best_key = i;
+        return false;
+      }
+      if (!result->has_value()) return true;
+      const std::string_view value = **result;
+      const size_t colon = value.find(':');
+      absl::StatusOr<LockedCredential> c = LockedCredential::MakeFound(
+          value.substr(0, colon),
+          colon == std::string_view::npos ? std::string_view() : value.substr(colon + 1),
+          (*keys)[i], self->specs_[table]);
+      if (!c.ok()) {
+        best_error = c.status();
+        best.reset();
+      } else {
+        best = *std::move(c);
+        best_error = absl::OkStatus();
+      }
+      best_key = i;
+      return false;
+    }
+  } search{this, &keys};
+  search.best_key = views.size();
+  for (; search.table < maps_.size() && search.best_key > 0; ++search.table) {
+    // One pointer captured: the std::function holds it without allocating.
+    maps_[search.table]->LookupEach(
+        std::span<const std::string_view>(views.data(), search.best_key),
+        [s = &search](size_t i, const absl::StatusOr<std::optional<std::string_view>>& r) {
+          return s->On(i, r);
         });
   }
-  if (!best_error.ok()) return best_error;
-  return best;
+  if (!search.best_error.ok()) return search.best_error;
+  return std::move(search.best);
 }
 
 }  // namespace libmaps

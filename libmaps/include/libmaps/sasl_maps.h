@@ -68,21 +68,28 @@ class LIBMAPS_EXPORT LockedCredential {
   [[nodiscard]] const char* username_c_str() const noexcept;
   [[nodiscard]] const char* password_c_str() const noexcept;
 
-  // Where Find() found it: the key and the table ("hash:/etc/postfix/x").
-  // Not secret. Empty for a credential from Make().
-  [[nodiscard]] const std::string& key() const noexcept { return key_; }
-  [[nodiscard]] const std::string& table() const noexcept { return table_; }
+  // Where Find() found it: the key and the table ("hash:/etc/postfix/x"),
+  // NUL-terminated (the _c_str forms). Not secret. Empty for a credential
+  // from Make().
+  [[nodiscard]] std::string_view key() const noexcept;
+  [[nodiscard]] std::string_view table() const noexcept;
+  [[nodiscard]] const char* key_c_str() const noexcept;
+  [[nodiscard]] const char* table_c_str() const noexcept;
 
  private:
   friend class SaslPasswordMaps;
   void Clear() noexcept;
+  // All four in one locked block: no other allocation per credential.
+  [[nodiscard]] static absl::StatusOr<LockedCredential> MakeFound(
+      std::string_view username, std::string_view password, std::string_view key,
+      std::string_view table);
 
-  char* data_ = nullptr;  // username NUL password NUL
+  char* data_ = nullptr;  // username NUL password NUL key NUL table NUL
   size_t capacity_ = 0;
   size_t username_size_ = 0;
   size_t password_size_ = 0;
-  std::string key_;
-  std::string table_;
+  size_t key_size_ = 0;
+  size_t table_size_ = 0;
 };
 
 class LIBMAPS_EXPORT SaslPasswordMaps {
