@@ -8,6 +8,10 @@ demangled, with their version node), and fails when
   * a symbol is not under the version node LIBMAPS_0;
   * the list differs from tests/abi/symbols.txt: an addition must be
     committed there on purpose, a removal breaks the ABI (docs/abi.md).
+Weak functions (nm type W: inline functions of the headers that the
+compiler chose to emit; g++ emits Map's inline virtuals, clang does not)
+are checked against the rules above but left out of the list: every
+consumer has its own copy of them.
 With --update, writes the list instead of comparing (review the diff).
 """
 import argparse
@@ -27,17 +31,17 @@ def exported(lib):
         parts = line.split(maxsplit=2)
         if len(parts) < 3:
             continue
-        name = parts[2]
+        kind, name = parts[1], parts[2]
         version = ""
         if "@" in name:
             name, version = re.split(r"@+", name, maxsplit=1)
         if name == version or name in ("LIBMAPS_0",):  # the version node itself
             continue
-        symbols.append((name, version))
-    names = [n for n, _ in symbols]
+        symbols.append((name, version, kind))
+    names = [n for n, _, _ in symbols]
     demangled = subprocess.run(["c++filt"], input="\n".join(names), check=True,
                                capture_output=True, text=True).stdout.splitlines()
-    return sorted((d, v) for d, (_, v) in zip(demangled, symbols))
+    return sorted((d, v, k) for d, (_, v, k) in zip(demangled, symbols))
 
 
 def main():
@@ -48,12 +52,12 @@ def main():
     opts = ap.parse_args()
     symbols = exported(opts.lib)
     problems = []
-    for name, version in symbols:
+    for name, version, _ in symbols:
         if not ALLOWED.match(name):
             problems.append(f"exported but not public API: {name}")
         if version != "LIBMAPS_0":
             problems.append(f"not under LIBMAPS_0 ({version or 'no version'}): {name}")
-    lines = [name for name, _ in symbols]
+    lines = [name for name, _, kind in symbols if kind != "W"]
     if opts.update:
         with open(opts.list, "w") as f:
             f.write("# Exported by libmaps.so (version node LIBMAPS_0), demangled, sorted.\n"
