@@ -220,10 +220,7 @@ inline void Map::LookupEach(std::span<const std::string_view> keys,
   // The values pass through `value`; it is zeroed on the way out, since
   // they may be passwords (libmaps/sasl_maps.h).
   std::string value;
-  struct Wipe {
-    std::string* s;
-    ~Wipe() { WipeString(s); }
-  } wipe{&value};
+  ScopedWipe wipe(&value);
   for (size_t i = 0; i < keys.size(); ++i) {
     absl::StatusOr<bool> found = LookupInto(keys[i], &value);
     absl::StatusOr<std::optional<std::string_view>> result =

@@ -113,6 +113,19 @@ LIBMAPS_EXPORT void PrintTo(const SecretString& secret, std::ostream* os);
 // left behind when it reallocated earlier.
 LIBMAPS_EXPORT void WipeString(std::string* s) noexcept;
 
+// Wipes a string when the scope ends: for a buffer that may have held a
+// secret (a table's value on its way to a credential).
+class ScopedWipe {
+ public:
+  explicit ScopedWipe(std::string* s) noexcept : s_(s) {}
+  ~ScopedWipe() { WipeString(s_); }
+  ScopedWipe(const ScopedWipe&) = delete;
+  ScopedWipe& operator=(const ScopedWipe&) = delete;
+
+ private:
+  std::string* s_;
+};
+
 }  // namespace libmaps
 
 #endif  // LIBMAPS_INCLUDE_LIBMAPS_SECRET_H_

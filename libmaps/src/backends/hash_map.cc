@@ -280,14 +280,8 @@ class BdbMap final : public Map {
     std::string scratch, value;
     Ahead ahead;
     // Values may be passwords (libmaps/sasl_maps.h): zeroed on the way out.
-    struct Wipe {
-      std::string* a;
-      std::string* b;
-      ~Wipe() {
-        WipeString(a);
-        if (b != nullptr) WipeString(b);
-      }
-    } wipe{&value, &scratch};
+    ScopedWipe wipe_value(&value);
+    ScopedWipe wipe_scratch(&scratch);
     using Result = absl::StatusOr<std::optional<std::string_view>>;
     for (size_t i = 0; i < keys.size(); ++i) {
       if (!probe.Prepare(keys[i], fold_case_, utf8_, utf8_messages_, sink_, table_)) {

@@ -282,14 +282,7 @@ class LmdbMap final : public Map {
     size_t i = 0;
     bool stopped = false;
     // Values may be passwords (libmaps/sasl_maps.h): zeroed on the way out.
-    struct Wipe {
-      std::string* a;
-      std::string* b;
-      ~Wipe() {
-        WipeString(a);
-        if (b != nullptr) WipeString(b);
-      }
-    } wipe{&value, nullptr};
+    ScopedWipe wipe_value(&value);
     absl::Status s = WithReadTxn([&](MDB_txn* txn) -> absl::Status {
       for (; i < keys.size(); ++i) {
         bool go_on;
