@@ -37,8 +37,6 @@ void operator delete(void* p, size_t) noexcept { std::free(p); }
 namespace libmaps::internal {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::Not;
 
 struct Captured {
   std::vector<std::string> messages;
@@ -234,10 +232,11 @@ TEST(PatternMaps, ResultTextNeverInMessages) {
                                              "/relay3/ user:topsecret$\n",
                                         c.options(), true);
     ASSERT_FALSE(c.messages.empty());
+    // Checked without printing the message: it would show the secret.
     for (const std::string& m : c.messages) {
-      EXPECT_THAT(m, Not(HasSubstr("word")));
-      EXPECT_THAT(m, Not(HasSubstr("cret")));
-      EXPECT_THAT(m, Not(HasSubstr("topsecret")));
+      EXPECT_TRUE(m.find("word") == std::string::npos) << "result text in a message";
+      EXPECT_TRUE(m.find("cret") == std::string::npos) << "result text in a message";
+      EXPECT_TRUE(m.find("topsecret") == std::string::npos) << "result text in a message";
     }
     EXPECT_EQ(Find(*map, "relay1"), "<none>");  // the rules were skipped
   }
