@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -172,6 +173,61 @@ TEST_F(SaslMapsTest, PasswordMemoryIsZeroAfterUse) {
   size_t nonzero = 0;  // counted, not printed: they would be the password
   for (size_t i = 0; i < size; ++i) nonzero += where[i] != '\0';
   EXPECT_EQ(nonzero, 0u);
+}
+
+// The file a mapping of this process holds `p` in, from /proc/self/maps
+// ("" when `p` is not in a file-backed mapping: heap, stack, anonymous).
+std::string MappedFileHolding(const void* p) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  const auto addr = reinterpret_cast<uintptr_t>(p);
+  while (std::getline(maps, line)) {
+    uintptr_t lo = 0, hi = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx", &lo, &hi) != 2 || addr < lo || addr >= hi) continue;
+    const size_t slash = line.find('/');
+    return slash == std::string::npos ? "" : line.substr(slash);
+  }
+  return "";
+}
+
+// From the table's bytes to the caller without a copy: LookupEach() hands
+// out the value as a view of the mapped table file (the credential call
+// copies it from there straight into its locked slot), for one key or
+// several, under both lock policies.
+TEST_F(SaslMapsTest, LookupEachValuesAreViewsOfTheTableFile) {
+  for (const char* type : {"hash", "btree", "cdb", "lmdb"}) {
+    auto builder = NewMapBuilder(std::string(type) + ":" + Path(type), BuildOptions{});
+    ASSERT_TRUE(builder.ok()) << type;
+    ASSERT_TRUE((*builder)->Add("[other.example]:587", "other-user:other-pass").ok());
+    ASSERT_TRUE((*builder)->Add("alice@example.com", "alice:alice-pass").ok());
+    ASSERT_TRUE((*builder)->Commit().ok()) << type;
+  }
+  const std::pair<const char*, const char*> tables[] = {
+      {"hash", ".db"}, {"btree", ".db"}, {"cdb", ".cdb"}, {"lmdb", ".lmdb"}};
+  for (auto [type, suffix] : tables) {
+    for (LockPolicy policy : {LockPolicy::kPerLookup, LockPolicy::kSnapshot}) {
+      OpenOptions options;
+      options.lock = policy;
+      auto map = OpenMap(std::string(type) + ":" + Path(type), options);
+      ASSERT_TRUE(map.ok()) << type << ": " << map.status();
+      for (size_t n : {1, 2}) {
+        const std::string_view keys[] = {"alice@example.com", "[other.example]:587"};
+        size_t hits = 0;
+        (*map)->LookupEach(
+            std::span<const std::string_view>(keys, n),
+            [&](size_t, const absl::StatusOr<std::optional<std::string_view>>& r) {
+              EXPECT_TRUE(r.ok() && r->has_value()) << type;
+              if (!r.ok() || !r->has_value()) return true;
+              ++hits;
+              EXPECT_EQ(MappedFileHolding((*r)->data()),
+                        fs::canonical(Path(std::string(type) + suffix)).string())
+                  << type << " policy " << static_cast<int>(policy) << " keys " << n;
+              return true;
+            });
+        EXPECT_EQ(hits, n) << type;
+      }
+    }
+  }
 }
 
 TEST(LockedMemory, SlotsAndLargeBlocksAreZeroedAndReused) {

@@ -171,17 +171,42 @@ class CdbMap final : public Map {
     }
     absl::StatusOr<std::shared_ptr<CdbFile>> file = Current();
     if (!file.ok()) return file.status();
-    for (bool with_nul : {true, false}) {
-      if (with_nul ? !probe_.try_with() : !probe_.try_without()) continue;
-      const std::string_view k = with_nul ? probe.with_nul() : probe.without_nul();
-      absl::StatusOr<std::optional<std::string_view>> found = (*file)->Find(k, CdbHash(k));
-      if (!found.ok()) return found.status();
-      if (!found->has_value()) continue;
-      if (probe_.try_with() && probe_.try_without()) probe_.Hit(with_nul);
-      value->assign(AsCString(**found));
-      return true;
+    std::string_view found_value;
+    absl::StatusOr<bool> found = Find(**file, probe, &found_value);
+    if (found.ok() && *found) value->assign(found_value);
+    return found;
+  }
+
+  // One check of the file for all the keys; each value reaches `fn` as a
+  // view of the mapped file, never copied into a string (it may be a
+  // password: libmaps/sasl_maps.h).
+  void LookupEach(std::span<const std::string_view> keys,
+                  const LookupEachFn& fn) const override {
+    using Result = absl::StatusOr<std::optional<std::string_view>>;
+    std::shared_ptr<CdbFile> file;
+    ProbeKey probe;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (!probe.Prepare(keys[i], options_.fold_case, options_.utf8, options_.utf8_messages,
+                         options_.diagnostics, table_)) {
+        if (!fn(i, Result(std::nullopt))) return;
+        continue;
+      }
+      if (file == nullptr) {
+        absl::StatusOr<std::shared_ptr<CdbFile>> current = Current();
+        if (!current.ok()) {
+          if (!fn(i, Result(current.status()))) return;
+          continue;
+        }
+        file = *std::move(current);
+      }
+      std::string_view value;
+      absl::StatusOr<bool> found = Find(*file, probe, &value);
+      if (!fn(i, !found.ok() ? Result(found.status())
+                 : *found    ? Result(value)
+                             : Result(std::nullopt))) {
+        return;
+      }
     }
-    return false;
   }
 
   absl::Status ForEach(const std::function<bool(std::string_view, std::string_view)>& fn)
@@ -193,6 +218,23 @@ class CdbMap final : public Map {
   }
 
  private:
+  // Postfix's order: key+NUL first, then the bare key. On a hit `*value` is
+  // a view of the mapped file, up to the value's first NUL.
+  absl::StatusOr<bool> Find(const CdbFile& file, const ProbeKey& probe,
+                            std::string_view* value) const {
+    for (bool with_nul : {true, false}) {
+      if (with_nul ? !probe_.try_with() : !probe_.try_without()) continue;
+      const std::string_view k = with_nul ? probe.with_nul() : probe.without_nul();
+      absl::StatusOr<std::optional<std::string_view>> found = file.Find(k, CdbHash(k));
+      if (!found.ok()) return found.status();
+      if (!found->has_value()) continue;
+      if (probe_.try_with() && probe_.try_without()) probe_.Hit(with_nul);
+      *value = AsCString(**found);
+      return true;
+    }
+    return false;
+  }
+
   // The table as it is now: a cdb table is only ever replaced whole, so a
   // changed file behind the name (one stat()) means: read the new one.
   absl::StatusOr<std::shared_ptr<CdbFile>> Current() const {

@@ -247,29 +247,35 @@ class BdbMap final : public Map {
     if (!probe.Prepare(key, fold_case_, utf8_, utf8_messages_, sink_, table_)) {
       return false;
     }
-    std::string scratch;  // a big value's pieces
+    std::string scratch;  // a big value's pieces (may be a password)
+    ScopedWipe wipe_scratch(&scratch);
+    std::string_view found_value;
     if (snapshot_policy_ && !timer_.Due()) {
       // LockPolicy::kSnapshot between checks: no lock, no system call.
       std::shared_ptr<Snapshot> snap = Current();
-      absl::StatusOr<bool> found = Probe(*snap, probe, &scratch, value);
-      if (!snap->read_failed()) return Finish(key, found, *value);
+      absl::StatusOr<bool> found = Probe(*snap, probe, &scratch, &found_value);
+      if (!snap->read_failed()) {
+        if (found.ok() && *found) value->assign(found_value);
+        return Finish(key, found, found_value);
+      }
       timer_.Expire();  // the file shrank under us: check it, under the lock
     }
     absl::StatusOr<LockedSnapshot> locked = AcquireCurrent();
     if (!locked.ok()) return locked.status();
     if (snapshot_policy_) timer_.Checked();
-    absl::StatusOr<bool> found = Probe(**locked, probe, &scratch, value);
+    absl::StatusOr<bool> found = Probe(**locked, probe, &scratch, &found_value);
     if ((*locked)->read_failed()) return Vanished();
+    // Copied while the lock is held: an in-place writer may change the page
+    // as soon as it is released.
+    if (found.ok() && *found) value->assign(found_value);
     locked->Release();
     return Finish(key, found, *value);
   }
 
   void LookupEach(std::span<const std::string_view> keys,
                   const LookupEachFn& fn) const override {
-    if (keys.size() < 2) {
-      Map::LookupEach(keys, fn);
-      return;
-    }
+    // Also for a single key: the value reaches `fn` as a view of the mapped
+    // file (or of the pieces of a big value), never copied into a string.
     // kPerLookup: one shared lock (and one check of the file) for all the
     // keys, taken when the first key that gets as far as the file needs
     // it. kSnapshot: one snapshot for all the keys (a due check, as in
@@ -277,10 +283,11 @@ class BdbMap final : public Map {
     std::optional<LockedSnapshot> locked;
     std::shared_ptr<Snapshot> snap;
     ProbeKey probe;
-    std::string scratch, value;
+    std::string scratch;
+    std::string_view value;
     Ahead ahead;
-    // Values may be passwords (libmaps/sasl_maps.h): zeroed on the way out.
-    ScopedWipe wipe_value(&value);
+    // A big value's pieces may be a password (libmaps/sasl_maps.h): zeroed
+    // on the way out.
     ScopedWipe wipe_scratch(&scratch);
     using Result = absl::StatusOr<std::optional<std::string_view>>;
     for (size_t i = 0; i < keys.size(); ++i) {
@@ -329,7 +336,7 @@ class BdbMap final : public Map {
       found = Finish(keys[i], found, value);
       if (!found.ok()) {
         if (!fn(i, Result(found.status()))) return;
-      } else if (!fn(i, *found ? Result(std::string_view(value)) : Result(std::nullopt))) {
+      } else if (!fn(i, *found ? Result(value) : Result(std::nullopt))) {
         return;
       }
     }
@@ -403,11 +410,12 @@ class BdbMap final : public Map {
   }
 
   // Postfix's NUL probing: key+NUL, then the key alone, as the flags allow.
-  // A hit copies the value, up to its first NUL, to `*value`.
+  // On a hit `*value` is the value up to its first NUL: a view of the
+  // mapped file, or of `*scratch` for a value spread over several pages.
   // `hint`, if given, is the KeyHash() of the key in the NUL style
   // `hint_style` (computed ahead by a batch).
   absl::StatusOr<bool> Probe(const Snapshot& snap, const ProbeKey& key,
-                             std::string* scratch, std::string* value,
+                             std::string* scratch, std::string_view* value,
                              const uint32_t* hint = nullptr, int hint_style = 0) const {
     const Reader& reader = snap.reader();
     const int flags = nul_flags_.load(std::memory_order_acquire);
@@ -424,7 +432,7 @@ class BdbMap final : public Map {
       if (!found.ok()) return found.status();
       if (!found->has_value()) continue;
       if (flags != style) Settle(style);
-      value->assign(UpToNul(**found));
+      *value = UpToNul(**found);
       return true;
     }
     return false;
@@ -432,7 +440,7 @@ class BdbMap final : public Map {
 
   // Errors as Postfix reports them, and its UTF-8 check of a found value.
   absl::StatusOr<bool> Finish(std::string_view key, const absl::StatusOr<bool>& found,
-                              const std::string& value) const {
+                              std::string_view value) const {
     if (!found.ok()) return Corrupt(found.status());
     if (!*found) return false;
     if (utf8_ && !IsAsciiText(value) && !IsValidUtf8(value)) {

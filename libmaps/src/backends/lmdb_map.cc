@@ -253,46 +253,49 @@ class LmdbMap final : public Map {
                        options_.utf8_messages, options_.diagnostics, table_)) {
       return false;
     }
+    // The value is copied inside the transaction: its view is only valid
+    // until the transaction ends.
+    std::string_view found_value;
     if (snapshot_policy_) {
       absl::StatusOr<CachedTxn*> cached = TakeTxn();
       if (!cached.ok()) return cached.status();
-      absl::StatusOr<bool> found = Get((*cached)->txn, (*cached)->env->dbi, probe, value);
+      absl::StatusOr<bool> found =
+          Get((*cached)->txn, (*cached)->env->dbi, probe, &found_value);
+      if (found.ok() && *found) value->assign(found_value);
       ReturnTxn(*cached);
       return found;
     }
     absl::StatusOr<bool> found = false;
     absl::Status s = WithReadTxn([&](MDB_txn* txn) -> absl::Status {
-      found = Get(txn, env_->dbi, probe, value);
+      found = Get(txn, env_->dbi, probe, &found_value);
+      if (found.ok() && *found) value->assign(found_value);
       return absl::OkStatus();
     });
     if (!s.ok()) return s;
     return found;
   }
 
+  // Any number of keys, under either policy: one read transaction for all
+  // of them (kPerLookup: under one shared lock; kSnapshot: the thread's
+  // cached one), and each value reaches `fn` as a view of the map, never
+  // copied into a string (it may be a password: libmaps/sasl_maps.h).
   void LookupEach(std::span<const std::string_view> keys,
                   const LookupEachFn& fn) const override {
-    if (snapshot_policy_ || keys.size() < 2) {
-      Map::LookupEach(keys, fn);
-      return;
-    }
-    // One shared lock and one read transaction for all the keys.
     using Result = absl::StatusOr<std::optional<std::string_view>>;
     ProbeKey probe;
-    std::string value;
     size_t i = 0;
     bool stopped = false;
-    // Values may be passwords (libmaps/sasl_maps.h): zeroed on the way out.
-    ScopedWipe wipe_value(&value);
-    absl::Status s = WithReadTxn([&](MDB_txn* txn) -> absl::Status {
+    auto each = [&](MDB_txn* txn, MDB_dbi dbi) {
       for (; i < keys.size(); ++i) {
         bool go_on;
         if (!probe.Prepare(keys[i], options_.fold_case, options_.utf8,
                            options_.utf8_messages, options_.diagnostics, table_)) {
           go_on = fn(i, Result(std::nullopt));
         } else {
-          absl::StatusOr<bool> found = Get(txn, env_->dbi, probe, &value);
+          std::string_view value;
+          absl::StatusOr<bool> found = Get(txn, dbi, probe, &value);
           go_on = fn(i, !found.ok() ? Result(found.status())
-                        : *found    ? Result(std::string_view(value))
+                        : *found    ? Result(value)
                                     : Result(std::nullopt));
         }
         if (!go_on) {
@@ -300,8 +303,22 @@ class LmdbMap final : public Map {
           break;
         }
       }
-      return absl::OkStatus();
-    });
+    };
+    absl::Status s;
+    if (snapshot_policy_) {
+      absl::StatusOr<CachedTxn*> cached = TakeTxn();
+      if (cached.ok()) {
+        each((*cached)->txn, (*cached)->env->dbi);
+        ReturnTxn(*cached);
+      } else {
+        s = cached.status();
+      }
+    } else {
+      s = WithReadTxn([&](MDB_txn* txn) -> absl::Status {
+        each(txn, env_->dbi);
+        return absl::OkStatus();
+      });
+    }
     // A lock or transaction failure: each remaining key fails as Lookup()
     // would.
     for (; !s.ok() && !stopped && i < keys.size(); ++i) {
@@ -375,7 +392,7 @@ class LmdbMap final : public Map {
 
   // Postfix's order: key+NUL first, then the bare key.
   absl::StatusOr<bool> Get(MDB_txn* txn, MDB_dbi dbi, const ProbeKey& key,
-                           std::string* value) const {
+                           std::string_view* value) const {
     for (bool with_nul : {true, false}) {
       if (with_nul ? !probe_.try_with() : !probe_.try_without()) continue;
       MDB_val k = Val(with_nul ? key.with_nul() : key.without_nul()), v;
@@ -384,7 +401,7 @@ class LmdbMap final : public Map {
       if (rc != 0) return ReadError(rc);
       // The first hit settles the style (written once, not on every hit).
       if (probe_.try_with() && probe_.try_without()) probe_.Hit(with_nul);
-      value->assign(AsCString(View(v)));
+      *value = AsCString(View(v));
       return true;
     }
     return false;

@@ -191,20 +191,21 @@ class TexthashMap final : public Map {
 
   absl::StatusOr<bool> LookupInto(std::string_view key,
                                   std::string* value) const override {
-    // The common case inline: a short ASCII key, folded to lower case in a
-    // buffer on the stack eight bytes at a time.
-    char buf[kShortKey];
-    if (key.size() <= kShortKey && options_.fold_case && IsAsciiText(key)) {
-      FoldAsciiInto(key, buf);
-      const size_t n = key.size();
-      return Find(std::string_view(buf, n), value);
+    std::string_view found;
+    if (!LookupView(key, &found)) return false;
+    value->assign(found);
+    return true;
+  }
+
+  // Each value reaches `fn` as a view of the table in memory, never copied
+  // (it may be a password: libmaps/sasl_maps.h).
+  void LookupEach(std::span<const std::string_view> keys,
+                  const LookupEachFn& fn) const override {
+    using Result = absl::StatusOr<std::optional<std::string_view>>;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      std::string_view found;
+      if (!fn(i, LookupView(keys[i], &found) ? Result(found) : Result(std::nullopt))) return;
     }
-    ProbeKey probe;
-    if (!probe.Prepare(key, options_.fold_case, options_.utf8,
-                       options_.utf8_messages, options_.diagnostics, table_)) {
-      return false;
-    }
-    return Find(probe.without_nul(), value);
   }
 
   absl::Status ForEach(const std::function<bool(std::string_view, std::string_view)>&
@@ -228,7 +229,26 @@ class TexthashMap final : public Map {
 
   static constexpr size_t kShortKey = 128;
 
-  bool Find(std::string_view folded, std::string* value) const {
+  // The lookup: folds `key` as the map was opened; on a hit `*value` views
+  // the value in the arena.
+  bool LookupView(std::string_view key, std::string_view* value) const {
+    // The common case inline: a short ASCII key, folded to lower case in a
+    // buffer on the stack eight bytes at a time.
+    char buf[kShortKey];
+    if (key.size() <= kShortKey && options_.fold_case && IsAsciiText(key)) {
+      FoldAsciiInto(key, buf);
+      const size_t n = key.size();
+      return Find(std::string_view(buf, n), value);
+    }
+    ProbeKey probe;
+    if (!probe.Prepare(key, options_.fold_case, options_.utf8,
+                       options_.utf8_messages, options_.diagnostics, table_)) {
+      return false;
+    }
+    return Find(probe.without_nul(), value);
+  }
+
+  bool Find(std::string_view folded, std::string_view* value) const {
     const uint64_t hash = HashKey(folded);
     const uint64_t tag = hash & kTagMask;
     for (uint64_t i = hash & mask_;; i = (i + 1) & mask_) {
@@ -238,7 +258,7 @@ class TexthashMap final : public Map {
       const char* p = arena_.data() + (slot & kOffsetMask) - 1;
       const uint32_t klen = U32(p), vlen = U32(p + 4);
       if (klen == folded.size() && std::memcmp(p + kHeader, folded.data(), klen) == 0) {
-        value->assign(p + kHeader + klen, vlen);
+        *value = std::string_view(p + kHeader + klen, vlen);
         return true;
       }
     }
