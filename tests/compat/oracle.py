@@ -13,9 +13,12 @@ import tempfile
 
 
 class Oracle:
-    def __init__(self, cmap, prefix, postmap=None, env=None):
+    def __init__(self, cmap, prefix, postmap=None, env=None, cmap_args=()):
         self.cmap = os.path.abspath(cmap)
         self.postmap = postmap or shutil.which("postmap") or "/usr/sbin/postmap"
+        # Words cmap needs before the common arguments (["--alias"] when the
+        # oracle is postalias).
+        self.cmap_args = list(cmap_args)
         self.work = tempfile.mkdtemp(prefix=prefix)
         self.env = dict(os.environ, LANG="C.UTF-8", **(env or {}))
         self.failures = []
@@ -33,7 +36,8 @@ class Oracle:
             f.write(data if isinstance(data, bytes) else data.encode())
 
     def run(self, prog, args, stdin=None):
-        p = subprocess.run([prog, "-c", "conf", *args], cwd=self.work, input=stdin,
+        extra = self.cmap_args if prog == self.cmap else []
+        p = subprocess.run([prog, *extra, "-c", "conf", *args], cwd=self.work, input=stdin,
                            capture_output=True, timeout=120, env=self.env)
         name = os.path.basename(prog).encode()
         return p.returncode, p.stdout, p.stderr.replace(name + b":", b"PROG:")

@@ -1,6 +1,8 @@
 #include "cmap.h"
 
+#include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -40,6 +42,20 @@ namespace {
 // How Postfix names a table in messages. Its dictionary layer uses the file
 // name for hash: ("hash:NAME.db"); postmap's own -q KEY and -s code uses the
 // name as given ("hash:NAME"). Verified on postmap 3.7.11.
+// $myhostname: main.cf's, else Postfix's default: the system's host name,
+// with "." and $mydomain (default "localdomain") added when it has no dot.
+std::string MyHostname(const libmaps::PostfixConfig& config) {
+  std::string name = libmaps::GetParameter(config, "myhostname");
+  if (!name.empty()) return name;
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  name = host;
+  if (name.find('.') == std::string::npos) {
+    name += "." + libmaps::GetParameter(config, "mydomain", "localdomain");
+  }
+  return name;
+}
+
 std::string GivenName(const libmaps::Map& map) { return map.type() + ":" + map.name(); }
 std::string DictName(const libmaps::Map& map) {
   const libmaps::TableTypeInfo* info = libmaps::FindTableType(map.type());
@@ -112,7 +128,13 @@ class Command {
   void Verbose(std::string_view message) {
     if (verbose_ > 0) Emit(LogLevel::kInfo, message);
   }
-  int Usage() { return Fatal(UsageLine(Mode::kPostmap)); }
+  int Usage() { return Fatal(UsageLine(alias_ ? Mode::kPostalias : Mode::kPostmap)); }
+  // What -q - and -s print between a key and its value: postmap's tab, or
+  // postalias's colon and tab.
+  const char* Separator() const { return alias_ ? ":\t" : "\t"; }
+  // postalias's records after the source ones (see Build).
+  template <typename Table>
+  absl::Status AddAliasBookkeeping(Table& table, const libmaps::BuildOptions& options);
   // A read error on standard input (errno as the stream left it).
   static std::string StdinError() {
     return std::string("read stdin: ") + std::strerror(errno != 0 ? errno : EIO);
@@ -154,6 +176,7 @@ class Command {
   bool force_utf8_checks_ = false;  // -U
   bool keep_root_ = false;        // -o
   bool convert_ = false;          // --convert
+  bool alias_ = false;            // --alias: postalias
   bool plain_mode_ = false;       // -p
   libmaps::NulPolicy nul_ = libmaps::NulPolicy::kProbe;  // -N / -n
   int verbose_ = 0;
@@ -303,7 +326,7 @@ int Command::QueryStdin() {
         return false;
       }
       if (rendered.empty()) WarnEmptyValue(DictName(*map), key);
-      out_ << key << '\t' << rendered << '\n';
+      out_ << key << Separator() << rendered << '\n';
       found_any = true;
       break;
     }
@@ -360,7 +383,7 @@ int Command::QueryStdin() {
           return false;
         }
         if (rendered.empty()) WarnEmptyValue(DictName(*map), keys[i]);
-        answers.append(keys[i]).append(1, '\t').append(rendered).append(1, '\n');
+        answers.append(keys[i]).append(Separator()).append(rendered).append(1, '\n');
         found_any = true;
         return true;
       });
@@ -390,7 +413,7 @@ int Command::Sequence() {
     if (value.empty()) WarnEmptyValue(GivenName(*map), key);
     std::string rendered;
     if (RenderValue(*map, key, value, &rendered)) {
-      out_ << key << '\t' << rendered << '\n';
+      out_ << key << Separator() << rendered << '\n';
     }
     return true;
   });
@@ -400,6 +423,7 @@ int Command::Sequence() {
 
 int Command::Run(const CommandLine& cl) {
   convert_ = cl.mode == Mode::kConvert;
+  alias_ = cl.mode == Mode::kPostalias;
   if (!ApplyOptions(cl)) return 1;
   if (has_config_dir_) {
     // As postmap: -c sets MAIL_CONFIG for everything that follows.
@@ -717,9 +741,10 @@ int Command::Build(const libmaps::MapSpec& spec) {
   if (incremental_) {
     auto updater = libmaps::OpenMapUpdater(spec_text, options, /*create=*/true);
     if (!updater.ok()) return Fatal(std::string(updater.status().message()));
-    absl::Status s = libmaps::AddSource(
-        text, source_path, files_, options,
-        [&](std::string_view k, std::string_view v) { return (*updater)->Add(k, v); });
+    auto add = [&](std::string_view k, std::string_view v) { return (*updater)->Add(k, v); };
+    absl::Status s = alias_ ? libmaps::AddAliasSource(text, source_path, options, add)
+                            : libmaps::AddSource(text, source_path, files_, options, add);
+    if (s.ok() && alias_) s = AddAliasBookkeeping(**updater, options);
     if (s.ok()) s = (*updater)->Commit();
     if (!s.ok()) return Fatal(std::string(s.message()));
     return 0;
@@ -729,12 +754,21 @@ int Command::Build(const libmaps::MapSpec& spec) {
   // The builder keeps its own copy of every record, so the source is given
   // back as the parse moves through it and is gone before the table is
   // written: a large build never holds both whole.
-  absl::Status s = libmaps::AddSource(
-      source.view(), source_path, files_, options,
-      [&](std::string_view k, std::string_view v) {
-        source.ReleaseBefore(k.data());
-        return (*builder)->Add(k, v);
-      });
+  absl::Status s;
+  if (alias_) {
+    // Names and values are new strings: the source is released as a whole.
+    s = libmaps::AddAliasSource(
+        source.view(), source_path, options,
+        [&](std::string_view k, std::string_view v) { return (*builder)->Add(k, v); });
+    if (s.ok() && !source.shrank()) s = AddAliasBookkeeping(**builder, options);
+  } else {
+    s = libmaps::AddSource(
+        source.view(), source_path, files_, options,
+        [&](std::string_view k, std::string_view v) {
+          source.ReleaseBefore(k.data());
+          return (*builder)->Add(k, v);
+        });
+  }
   const bool shrank = source.shrank();
   source.Clear();
   if (s.ok() && shrank) {
@@ -743,6 +777,23 @@ int Command::Build(const libmaps::MapSpec& spec) {
   if (s.ok()) s = (*builder)->Commit();
   if (!s.ok()) return Fatal(std::string(s.message()));
   return 0;
+}
+
+// postalias's records after the source's: "@" -> "@" (Sendmail's sign of
+// a complete table), then YP_LAST_MODIFIED (the time, ten digits) and
+// YP_MASTER_NAME ($myhostname) for NIS, stored in capitals and without a
+// trailing NUL whatever the table's style. postalias -i replaces all three.
+template <typename Table>
+absl::Status Command::AddAliasBookkeeping(Table& table, const libmaps::BuildOptions& options) {
+  libmaps::RecordOptions record = libmaps::RecordOptionsOf(options);
+  if (incremental_) record.duplicates = libmaps::DuplicatePolicy::kReplace;
+  if (absl::Status s = table.AddWith("@", "@", record); !s.ok()) return s;
+  record.fold_case = false;
+  record.nul = libmaps::NulPolicy::kWithout;
+  char stamp[32];
+  std::snprintf(stamp, sizeof stamp, "%010ld", static_cast<long>(::time(nullptr)));
+  if (absl::Status s = table.AddWith("YP_LAST_MODIFIED", stamp, record); !s.ok()) return s;
+  return table.AddWith("YP_MASTER_NAME", MyHostname(config_), record);
 }
 
 int Command::Delete() {

@@ -14,6 +14,9 @@ namespace {
 constexpr char kPostmapUsage[] =
     "usage: cmap [-bfFhimnNoprsuUvw] [-c config_dir] [-d key] [-q key] "
     "[map_type:]file...";
+constexpr char kPostaliasUsage[] =
+    "usage: cmap --alias [-Nfinoprsuvw] [-c config_dir] [-d key] [-q key] "
+    "[map_type:]file...";
 constexpr char kCheckSaslUsage[] =
     "usage: cmap --check-sasl [-v] [--resolve] [-c config_dir] [-f sender] [next-hop ...]";
 constexpr char kConvertUsage[] =
@@ -21,9 +24,18 @@ constexpr char kConvertUsage[] =
 
 // Values above any char: the long options that are commands or have no
 // short form.
-enum LongId { kCheckSaslId = 256, kConvertId, kHelpId, kVersionId, kResolveId, kSenderId };
+enum LongId {
+  kAliasId = 256,
+  kCheckSaslId,
+  kConvertId,
+  kHelpId,
+  kVersionId,
+  kResolveId,
+  kSenderId,
+};
 
 constexpr option kLongOptions[] = {
+    {"alias", no_argument, nullptr, kAliasId},
     {"check-sasl", no_argument, nullptr, kCheckSaslId},
     {"convert", no_argument, nullptr, kConvertId},
     {"help", no_argument, nullptr, kHelpId},
@@ -43,7 +55,8 @@ Mode FindMode(const std::vector<std::string>& args, std::string* second) {
     const std::string& a = args[i];
     if (a == "--") break;
     Mode found = Mode::kPostmap;
-    if (a == "--check-sasl") found = Mode::kCheckSasl;
+    if (a == "--alias") found = Mode::kPostalias;
+    else if (a == "--check-sasl") found = Mode::kCheckSasl;
     else if (a == "--convert") found = Mode::kConvert;
     else if (a == "--help") found = Mode::kHelp;
     else if (a == "--version") found = Mode::kVersion;
@@ -70,6 +83,7 @@ Mode FindMode(const std::vector<std::string>& args, std::string* second) {
 
 const char* ModeName(Mode mode) {
   switch (mode) {
+    case Mode::kPostalias: return "--alias";
     case Mode::kCheckSasl: return "--check-sasl";
     case Mode::kConvert: return "--convert";
     case Mode::kHelp: return "--help";
@@ -83,6 +97,7 @@ const char* ModeName(Mode mode) {
 
 const char* UsageLine(Mode mode) {
   switch (mode) {
+    case Mode::kPostalias: return kPostaliasUsage;
     case Mode::kCheckSasl: return kCheckSaslUsage;
     case Mode::kConvert: return kConvertUsage;
     default: return kPostmapUsage;
@@ -94,15 +109,16 @@ std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args
   CommandLine cl;
   std::string second;
   cl.mode = FindMode(args, &second);
-  const bool postmap = cl.mode == Mode::kPostmap;
-  // A usage error: postmap's status for postmap's command lines, 2 for
-  // cmap's own commands.
+  // postalias's command lines are handled as postmap's are.
+  const bool postmap = cl.mode == Mode::kPostmap || cl.mode == Mode::kPostalias;
+  // A usage error: postmap's status for postmap's (and postalias's) command
+  // lines, 2 for cmap's own commands.
   auto usage = [&](std::string_view message,
                    bool cmap_option = false) -> std::optional<CommandLine> {
     if (!message.empty()) err << "cmap: " << message << '\n';
     if (postmap && !cmap_option) {
-      err << "cmap: fatal: " << kPostmapUsage << '\n';
-      LogTrail::Get().Write(LogLevel::kFatal, kPostmapUsage);
+      err << "cmap: fatal: " << UsageLine(cl.mode) << '\n';
+      LogTrail::Get().Write(LogLevel::kFatal, UsageLine(cl.mode));
       *status = 1;
     } else {
       err << UsageLine(cl.mode) << "\nTry 'cmap --help' for more information.\n";
@@ -118,7 +134,8 @@ std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args
   // postmap's getopt string; options end at the first operand ('+'), as in
   // postmap. cmap's commands take theirs anywhere. The leading ':' makes a
   // missing value come back as ':' rather than '?'.
-  const char* optstring = postmap ? "+:bc:d:fFhimnNopq:rsuUvw"
+  const char* optstring = cl.mode == Mode::kPostmap     ? "+:bc:d:fFhimnNopq:rsuUvw"
+                          : cl.mode == Mode::kPostalias ? "+:Nc:d:finopq:rsuvw"
                           : cl.mode == Mode::kCheckSasl ? ":c:f:v"
                                                         : ":c:ov";
   std::vector<std::string> storage(args);
@@ -132,6 +149,7 @@ std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args
   while ((c = getopt_long(argc, argv.data(), optstring, kLongOptions, nullptr)) != -1) {
     const std::string word = optind - 1 < argc ? argv[optind - 1] : "";
     switch (c) {
+      case kAliasId:
       case kCheckSaslId:
       case kConvertId:
         break;  // found by FindMode
@@ -167,7 +185,16 @@ std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args
         break;
     }
   }
-  for (int i = optind; i < argc; ++i) cl.operands.emplace_back(argv[static_cast<size_t>(i)]);
+  bool alias_word = cl.mode == Mode::kPostalias;
+  for (int i = optind; i < argc; ++i) {
+    // --alias after the first operand (options end there, as in
+    // postalias) is still the command, not a table.
+    if (alias_word && std::strcmp(argv[static_cast<size_t>(i)], "--alias") == 0) {
+      alias_word = false;
+      continue;
+    }
+    cl.operands.emplace_back(argv[static_cast<size_t>(i)]);
+  }
   return cl;
 }
 
@@ -179,6 +206,10 @@ void PrintHelp(std::ostream& out) {
       << "  -i          add records from stdin -d KEY|-   delete records\n"
       << "  -c DIR      Postfix configuration directory (default $MAIL_CONFIG or /etc/postfix)\n"
       << "  -f -F -n -N -o -p -r -u -U -w -b -h -m -v: as postmap(1)\n\n"
+      << kPostaliasUsage << "\n"
+      << "  As postalias(1): build an alias table from an aliases(5) file (with\n"
+      << "  postalias's @ and YP_ records), -q, -s, -i, -d as postalias; -q - and\n"
+      << "  -s print \"name:<TAB>value\".\n\n"
       << kCheckSaslUsage << "\n"
       << "  Check the SMTP client's SASL credential set-up for each next hop\n"
       << "  (relayhost, transport_maps, sender_dependent_relayhost_maps, or those\n"

@@ -1,9 +1,10 @@
 // cmap's command line, parsed once with getopt_long for every command.
 //
-// A command line without one of cmap's own commands (--check-sasl,
+// A command line without one of cmap's own commands (--alias, --check-sasl,
 // --convert, --help, --version) is a postmap command line: postmap's
 // options, parsed as postmap parses them (options end at the first
 // operand), with postmap's messages and exit status 1 for a usage error.
+// With --alias it is a postalias command line, in the same way.
 // A command may stand anywhere before a "--" (`cmap -c DIR --check-sasl`);
 // its options may then follow operands too. A usage error on a command line
 // that names one of cmap's commands exits with status 2, so that a script
@@ -20,7 +21,8 @@
 
 namespace cmap {
 
-enum class Mode { kPostmap, kCheckSasl, kConvert, kHelp, kVersion };
+// kPostalias: `cmap --alias`, postalias(1)'s command line and behaviour.
+enum class Mode { kPostmap, kPostalias, kCheckSasl, kConvert, kHelp, kVersion };
 
 // The exit status of a usage error on a command line naming a cmap command.
 inline constexpr int kCommandUsageStatus = 2;

@@ -49,6 +49,20 @@ struct BuildOptions {
   DiagnosticSink diagnostics;
 };
 
+// How one record is stored where it differs from the BuildOptions:
+// postalias's bookkeeping records (YP_LAST_MODIFIED, YP_MASTER_NAME) are
+// neither folded nor NUL-terminated, and postalias -i replaces all three.
+struct RecordOptions {
+  bool fold_case = true;
+  NulPolicy nul = NulPolicy::kProbe;
+  DuplicatePolicy duplicates = DuplicatePolicy::kWarn;
+};
+
+// The RecordOptions a builder's own BuildOptions imply.
+inline RecordOptions RecordOptionsOf(const BuildOptions& options) {
+  return RecordOptions{options.fold_case, options.nul, options.duplicates};
+}
+
 class LIBMAPS_EXPORT MapBuilder {
  public:
   virtual ~MapBuilder();  // without Commit(): the old table is untouched
@@ -63,6 +77,9 @@ class LIBMAPS_EXPORT MapBuilder {
   // lmdb key longer than 511 bytes); the caller names the source line.
   [[nodiscard]] virtual absl::Status Add(std::string_view key,
                                          std::string_view value) = 0;
+  // Add() with this record's own folding, NUL and duplicate settings.
+  [[nodiscard]] virtual absl::Status AddWith(std::string_view key, std::string_view value,
+                                             const RecordOptions& record) = 0;
 
   // Writes the table and replaces the old one atomically. Errors:
   // kUnavailable (I/O, no space: the old table is still whole),
@@ -106,6 +123,23 @@ NewMapBuilder(std::string_view spec, const BuildOptions& options);
     const std::function<absl::Status(std::string_view key,
                                      std::string_view value)>& add);
 
+// Parses an aliases(5) file as postalias(1) does (docs/source-format.md,
+// "Alias files") and passes every record to `add`: the name in internal
+// (unquoted) form, the value re-quoted as postalias stores it ("|cmd arg"
+// as `"|cmd arg"`, a trailing comma as ", "). Lines that are not
+// `name: value` with a local name are skipped with postalias's warning.
+// postalias's bookkeeping records ("@" and the YP_ pair) are the caller's
+// (cmap --alias adds them, see cmap(1)). Errors as AddSource().
+[[nodiscard]] LIBMAPS_EXPORT absl::Status AddAliasSource(
+    std::string_view text, std::string_view path, const BuildOptions& options,
+    const std::function<absl::Status(std::string_view name,
+                                     std::string_view value)>& add);
+
+// One logical line of an aliases(5) file: true with the record, or false
+// with postalias's warning in *problem ("" for a line with nothing in it).
+[[nodiscard]] LIBMAPS_EXPORT bool ParseAliasLine(std::string_view line, std::string* name,
+                                                 std::string* value, std::string* problem);
+
 // In-place changes to an existing table (postmap -i and -d), each under the
 // table's Postfix lock and in one transaction.
 class LIBMAPS_EXPORT MapUpdater {
@@ -117,6 +151,9 @@ class LIBMAPS_EXPORT MapUpdater {
   // As MapBuilder::Add; an existing key is a duplicate.
   [[nodiscard]] virtual absl::Status Add(std::string_view key,
                                          std::string_view value) = 0;
+  // As MapBuilder::AddWith.
+  [[nodiscard]] virtual absl::Status AddWith(std::string_view key, std::string_view value,
+                                             const RecordOptions& record) = 0;
   // Deletes `key` (folded, NUL probing as a reader). Returns whether a
   // record was deleted.
   [[nodiscard]] virtual absl::StatusOr<bool> Delete(std::string_view key) = 0;

@@ -325,12 +325,16 @@ class CdbBuilder final : public MapBuilder {
         table_("cdb:" + display_) {}
 
   absl::Status Add(std::string_view key, std::string_view value) override {
+    return AddWith(key, value, RecordOptionsOf(options_));
+  }
+  absl::Status AddWith(std::string_view key, std::string_view value,
+                       const RecordOptions& record) override {
     std::optional<std::string> folded =
-        PrepareKey(key, options_.fold_case, options_.utf8, options_.utf8_messages,
+        PrepareKey(key, record.fold_case, options_.utf8, options_.utf8_messages,
                    options_.diagnostics, table_);
     if (!folded) return absl::OkStatus();
     // Postfix's cdb tables hold no trailing NUL unless postmap -N asks.
-    const bool nul = options_.nul == NulPolicy::kWith;
+    const bool nul = record.nul == NulPolicy::kWith;
     std::string stored_key = *std::move(folded);
     std::string stored_value(value);
     if (nul) {
@@ -345,7 +349,7 @@ class CdbBuilder final : public MapBuilder {
     }
     const std::string shown(nul ? std::string_view(stored_key).substr(0, stored_key.size() - 1)
                                 : std::string_view(stored_key));
-    switch (options_.duplicates) {
+    switch (record.duplicates) {
       case DuplicatePolicy::kReplace:
         // As tinycdb's replace: the old record goes, the new one is added
         // at the end.

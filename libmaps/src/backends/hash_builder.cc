@@ -288,19 +288,20 @@ absl::Status WriteAndReplace(RecordSet& records, const std::string& target,
 // changed.
 absl::StatusOr<bool> AddRecord(RecordSet& records, std::string_view key,
                                std::string_view value, const BuildOptions& options,
-                               const std::string& display, const std::string& table) {
+                               const RecordOptions& record, const std::string& display,
+                               const std::string& table) {
   ProbeKey folded;
-  if (!folded.Prepare(key, options.fold_case, options.utf8, options.utf8_messages,
+  if (!folded.Prepare(key, record.fold_case, options.utf8, options.utf8_messages,
                       options.diagnostics, table)) {
     return false;
   }
-  const bool nul = options.nul != NulPolicy::kWithout;
+  const bool nul = record.nul != NulPolicy::kWithout;
   auto [index, inserted] = records.Insert(folded.without_nul(), value, nul);
   if (inserted) return true;
   std::string message = absl::StrCat(
       display, ": duplicate entry: \"",
       Printable(folded.without_nul(), options.utf8_messages), "\"");
-  switch (options.duplicates) {
+  switch (record.duplicates) {
     case DuplicatePolicy::kReplace:
       records.ReplaceValue(index, value, nul);
       return true;
@@ -327,8 +328,12 @@ class BdbBuilder final : public MapBuilder {
         table_(absl::StrCat(ToAbsl(flavor.type), ":", display_)) {}
 
   absl::Status Add(std::string_view key, std::string_view value) override {
+    return AddWith(key, value, record_);
+  }
+  absl::Status AddWith(std::string_view key, std::string_view value,
+                       const RecordOptions& record) override {
     absl::StatusOr<bool> added =
-        AddRecord(records_, key, value, options_, display_, table_);
+        AddRecord(records_, key, value, options_, record, display_, table_);
     return added.ok() ? absl::OkStatus() : added.status();
   }
 
@@ -344,6 +349,7 @@ class BdbBuilder final : public MapBuilder {
  private:
   const BdbFlavor& flavor_;
   BuildOptions options_;
+  RecordOptions record_ = RecordOptionsOf(options_);
   HashWriteSettings settings_;
   std::string display_;  // NAME.db
   std::string table_;    // TYPE:NAME.db, for messages
@@ -412,12 +418,16 @@ class BdbUpdater final : public MapUpdater {
   }
 
   absl::Status Add(std::string_view key, std::string_view value) override {
+    return AddWith(key, value, RecordOptionsOf(options_));
+  }
+  absl::Status AddWith(std::string_view key, std::string_view value,
+                       const RecordOptions& record) override {
     ProbeKey folded;
-    if (!folded.Prepare(key, options_.fold_case, options_.utf8, options_.utf8_messages,
+    if (!folded.Prepare(key, record.fold_case, options_.utf8, options_.utf8_messages,
                         options_.diagnostics, table())) {
       return absl::OkStatus();
     }
-    const bool nul = options_.nul != NulPolicy::kWithout;
+    const bool nul = record.nul != NulPolicy::kWithout;
     std::string stored_key(folded.without_nul());
     std::string stored_value(value);
     if (nul) {
@@ -431,7 +441,7 @@ class BdbUpdater final : public MapUpdater {
       std::string message = absl::StrCat(
           display_, ": duplicate entry: \"",
           Printable(folded.without_nul(), options_.utf8_messages), "\"");
-      switch (options_.duplicates) {
+      switch (record.duplicates) {
         case DuplicatePolicy::kReplace:
           break;
         case DuplicatePolicy::kIgnore:

@@ -535,13 +535,6 @@ std::string Stored(std::string_view s, NulPolicy nul) {
   return out;
 }
 
-// Folds a key for storage; std::nullopt after a warning when it is not valid
-// UTF-8 in UTF-8 mode (Postfix's update-side check).
-std::optional<std::string> FoldForStore(std::string_view key, const BuildOptions& o,
-                                        std::string_view table) {
-  return PrepareKey(key, o.fold_case, o.utf8, o.utf8_messages, o.diagnostics, table);
-}
-
 absl::Status CheckKeySize(std::string_view stored_key) {
   // MDB_MAXKEYSIZE of Debian's liblmdb; mdb_env_get_maxkeysize() says the
   // same, but needs an environment.
@@ -601,19 +594,23 @@ class LmdbBuilder final : public MapBuilder {
         table_("lmdb:" + this->name()) {}
 
   absl::Status Add(std::string_view key, std::string_view value) override {
+    return AddWith(key, value, RecordOptionsOf(options_));
+  }
+  absl::Status AddWith(std::string_view key, std::string_view value,
+                       const RecordOptions& record) override {
     ProbeKey folded;
-    if (!folded.Prepare(key, options_.fold_case, options_.utf8, options_.utf8_messages,
+    if (!folded.Prepare(key, record.fold_case, options_.utf8, options_.utf8_messages,
                         options_.diagnostics, table_)) {
       return absl::OkStatus();
     }
-    const bool nul = options_.nul != NulPolicy::kWithout;
+    const bool nul = record.nul != NulPolicy::kWithout;
     if (absl::Status s = CheckKeySize(nul ? folded.with_nul() : folded.without_nul());
         !s.ok()) {
       return s;
     }
     auto [index, inserted] = records_.Insert(folded.without_nul(), value, nul);
     if (inserted) return absl::OkStatus();
-    switch (options_.duplicates) {
+    switch (record.duplicates) {
       case DuplicatePolicy::kReplace:
         records_.ReplaceValue(index, value, nul);
         break;
@@ -805,13 +802,18 @@ class LmdbUpdater final : public MapUpdater {
   }
 
   absl::Status Add(std::string_view key, std::string_view value) override {
-    std::string table = "lmdb:" + name();
-    std::optional<std::string> folded = FoldForStore(key, options_, table);
+    return AddWith(key, value, RecordOptionsOf(options_));
+  }
+  absl::Status AddWith(std::string_view key, std::string_view value,
+                       const RecordOptions& record) override {
+    std::optional<std::string> folded =
+        PrepareKey(key, record.fold_case, options_.utf8, options_.utf8_messages,
+                   options_.diagnostics, "lmdb:" + name());
     if (!folded) return absl::OkStatus();
-    std::string stored_key = Stored(*folded, options_.nul);
+    std::string stored_key = Stored(*folded, record.nul);
     if (absl::Status s = CheckKeySize(stored_key); !s.ok()) return s;
-    ops_.push_back(Op{std::move(stored_key), Stored(value, options_.nul), false, false,
-                      std::move(*folded)});
+    ops_.push_back(Op{std::move(stored_key), Stored(value, record.nul), false, false,
+                      std::move(*folded), record.duplicates});
     absl::Status status;
     if (ApplyOne(ops_.back(), /*report=*/true, &status) == MDB_MAP_FULL) {
       return Replay(/*grow=*/true);  // replays this op too
@@ -833,7 +835,7 @@ class LmdbUpdater final : public MapUpdater {
       int rc = mdb_del(txn_, dbi_, &k, nullptr);
       if (rc == 0 || rc == MDB_MAP_FULL) {
         probe_.Hit(with_nul);
-        ops_.push_back(Op{stored, "", true, true, *folded});
+        ops_.push_back(Op{stored, "", true, true, *folded, options_.duplicates});
         if (rc == MDB_MAP_FULL) {
           if (absl::Status s = Replay(/*grow=*/true); !s.ok()) return s;
         }
@@ -887,6 +889,7 @@ class LmdbUpdater final : public MapUpdater {
     bool is_delete;
     bool stored;        // a put that wrote its value (not a kept duplicate)
     std::string folded;  // for messages
+    DuplicatePolicy duplicates;  // a put's
   };
 
   absl::Status UpdateError(int rc) {
@@ -931,8 +934,7 @@ class LmdbUpdater final : public MapUpdater {
       return 0;
     }
     MDB_val v = Val(op.value);
-    unsigned flags =
-        options_.duplicates == DuplicatePolicy::kReplace ? 0 : MDB_NOOVERWRITE;
+    unsigned flags = op.duplicates == DuplicatePolicy::kReplace ? 0 : MDB_NOOVERWRITE;
     int rc = mdb_put(txn_, dbi_, &k, &v, flags);
     if (rc == MDB_MAP_FULL) return rc;
     if (rc == 0) {
@@ -944,10 +946,10 @@ class LmdbUpdater final : public MapUpdater {
       return 0;
     }
     op.stored = false;
-    if (report && options_.duplicates == DuplicatePolicy::kWarn) {
+    if (report && op.duplicates == DuplicatePolicy::kWarn) {
       Warn(options_, absl::StrCat("lmdb:", name(), ": duplicate entry: \"",
                                   Printable(op.folded, options_.utf8_messages), "\""));
-    } else if (options_.duplicates == DuplicatePolicy::kFail) {
+    } else if (op.duplicates == DuplicatePolicy::kFail) {
       *status = absl::InvalidArgumentError(
           absl::StrCat("lmdb:", name(), ": duplicate entry: \"",
                        Printable(op.folded, options_.utf8_messages), "\""));
@@ -1074,6 +1076,10 @@ class LmdbUpdaterHandle final : public MapUpdater {
   }
   absl::Status Add(std::string_view key, std::string_view value) override {
     return shared_->updater->Add(key, value);
+  }
+  absl::Status AddWith(std::string_view key, std::string_view value,
+                       const RecordOptions& record) override {
+    return shared_->updater->AddWith(key, value, record);
   }
   absl::StatusOr<bool> Delete(std::string_view key) override {
     return shared_->updater->Delete(key);

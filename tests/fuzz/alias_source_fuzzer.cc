@@ -1,0 +1,42 @@
+// aliases(5) sources as cmap --alias reads them (AddAliasSource and
+// ParseAliasLine): any bytes, both UTF-8 modes. Every record has a name
+// and a non-empty value without NUL bytes, from a line within the input;
+// no more records than physical lines; a line ParseAliasLine accepts has a
+// value and no problem. (A stored value is not always re-read as itself:
+// Postfix's tokenizer is not idempotent either, e.g. on "[a\\]b]".)
+
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+#include "fuzz_util.h"
+#include "libmaps/map_builder.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size > libmaps::fuzz::kMaxInput) return 0;
+  std::string_view text = libmaps::fuzz::AsText(data, size);
+  size_t lines = 1;
+  for (char c : text) lines += c == '\n';
+  for (bool utf8 : {true, false}) {
+    libmaps::BuildOptions options;
+    options.utf8 = utf8;
+    options.diagnostics = [](libmaps::Severity, std::string_view m) {
+      if (m.empty()) std::abort();
+    };
+    size_t records = 0;
+    absl::Status s = libmaps::AddAliasSource(
+        text, "fuzz", options, [&](std::string_view name, std::string_view value) {
+          ++records;
+          if (value.empty()) std::abort();
+          if (name.find('\0') != name.npos || value.find('\0') != value.npos) std::abort();
+          return absl::OkStatus();
+        });
+    if (!s.ok() || records > lines) std::abort();
+  }
+  // A single line, as ParseAliasLine takes it.
+  std::string name, value, problem;
+  if (libmaps::ParseAliasLine(text, &name, &value, &problem)) {
+    if (value.empty() || !problem.empty()) std::abort();
+  }
+  return 0;
+}
