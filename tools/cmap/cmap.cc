@@ -35,6 +35,7 @@
 #include "command_line.h"
 #include "log.h"
 #include "message_keys.h"
+#include "migrate.h"
 
 namespace cmap {
 namespace {
@@ -921,6 +922,23 @@ int RunCmapUnguarded(const std::vector<std::string>& args, std::istream& in,
       return 0;
     case Mode::kCheckSasl:
       return RunCheckSasl(*cl, out, err);
+    case Mode::kMigrate: {
+      MigrateOptions o;
+      o.apply = cl->apply;
+      o.all_lmdb = cl->all_lmdb;
+      o.convert_caches = cl->convert_caches;
+      o.rollback = cl->rollback;
+      o.config_dir = libmaps::DefaultConfigDir();
+      for (const auto& [c, value] : cl->options) {
+        if (c == 'c') o.config_dir = value;
+        if (c == 'v') ++o.verbose;
+      }
+      if (!cl->operands.empty() || (!o.rollback.empty() && (o.apply || o.all_lmdb))) {
+        err << UsageLine(Mode::kMigrate) << "\nTry 'cmap --help' for more information.\n";
+        return kCommandUsageStatus;
+      }
+      return RunMigrate(o, out, err);
+    }
     default:
       break;
   }

@@ -19,6 +19,9 @@ constexpr char kPostaliasUsage[] =
     "[map_type:]file...";
 constexpr char kCheckSaslUsage[] =
     "usage: cmap --check-sasl [-v] [--resolve] [-c config_dir] [-f sender] [next-hop ...]";
+constexpr char kMigrateUsage[] =
+    "usage: cmap --migrate [-v] [-c config_dir] [--lmdb] [--convert-caches] [--apply]\n"
+    "       cmap --migrate --rollback backup_dir";
 constexpr char kConvertUsage[] =
     "usage: cmap --convert [-c config_dir] [-o] [-v] type:name new_type";
 
@@ -32,6 +35,11 @@ enum LongId {
   kVersionId,
   kResolveId,
   kSenderId,
+  kMigrateId,
+  kApplyId,
+  kLmdbId,
+  kConvertCachesId,
+  kRollbackId,
 };
 
 constexpr option kLongOptions[] = {
@@ -42,6 +50,11 @@ constexpr option kLongOptions[] = {
     {"version", no_argument, nullptr, kVersionId},
     {"resolve", no_argument, nullptr, kResolveId},
     {"sender", required_argument, nullptr, kSenderId},
+    {"migrate", no_argument, nullptr, kMigrateId},
+    {"apply", no_argument, nullptr, kApplyId},
+    {"lmdb", no_argument, nullptr, kLmdbId},
+    {"convert-caches", no_argument, nullptr, kConvertCachesId},
+    {"rollback", required_argument, nullptr, kRollbackId},
     {nullptr, 0, nullptr, 0},
 };
 
@@ -58,6 +71,7 @@ Mode FindMode(const std::vector<std::string>& args, std::string* second) {
     if (a == "--alias") found = Mode::kPostalias;
     else if (a == "--check-sasl") found = Mode::kCheckSasl;
     else if (a == "--convert") found = Mode::kConvert;
+    else if (a == "--migrate") found = Mode::kMigrate;
     else if (a == "--help") found = Mode::kHelp;
     else if (a == "--version") found = Mode::kVersion;
     else if (a.size() >= 2 && a[0] == '-' && a[1] != '-') {
@@ -86,6 +100,7 @@ const char* ModeName(Mode mode) {
     case Mode::kPostalias: return "--alias";
     case Mode::kCheckSasl: return "--check-sasl";
     case Mode::kConvert: return "--convert";
+    case Mode::kMigrate: return "--migrate";
     case Mode::kHelp: return "--help";
     case Mode::kVersion: return "--version";
     case Mode::kPostmap: break;
@@ -100,6 +115,7 @@ const char* UsageLine(Mode mode) {
     case Mode::kPostalias: return kPostaliasUsage;
     case Mode::kCheckSasl: return kCheckSaslUsage;
     case Mode::kConvert: return kConvertUsage;
+    case Mode::kMigrate: return kMigrateUsage;
     default: return kPostmapUsage;
   }
 }
@@ -137,6 +153,7 @@ std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args
   const char* optstring = cl.mode == Mode::kPostmap     ? "+:bc:d:fFhimnNopq:rsuUvw"
                           : cl.mode == Mode::kPostalias ? "+:Nc:d:finopq:rsuvw"
                           : cl.mode == Mode::kCheckSasl ? ":c:f:v"
+                          : cl.mode == Mode::kMigrate   ? ":c:v"
                                                         : ":c:ov";
   std::vector<std::string> storage(args);
   std::vector<char*> argv;
@@ -152,7 +169,18 @@ std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args
       case kAliasId:
       case kCheckSaslId:
       case kConvertId:
+      case kMigrateId:
         break;  // found by FindMode
+      case kApplyId:
+      case kLmdbId:
+      case kConvertCachesId:
+      case kRollbackId:
+        if (cl.mode != Mode::kMigrate) return usage(std::string("--") + (c == kApplyId ? "apply" : c == kLmdbId ? "lmdb" : c == kRollbackId ? "rollback" : "convert-caches") + " is an option of --migrate", true);
+        if (c == kApplyId) cl.apply = true;
+        if (c == kLmdbId) cl.all_lmdb = true;
+        if (c == kConvertCachesId) cl.convert_caches = true;
+        if (c == kRollbackId) cl.rollback = optarg;
+        break;
       case kResolveId:
         if (cl.mode != Mode::kCheckSasl) return usage("--resolve is an option of --check-sasl", true);
         cl.resolve = true;
@@ -219,9 +247,15 @@ void PrintHelp(std::ostream& out) {
       << kConvertUsage << "\n"
       << "  Rewrite a table whose source is lost as another type (hash, btree,\n"
       << "  lmdb, cdb), records as stored, owner and mode kept.\n\n"
+      << kMigrateUsage << "\n"
+      << "  Take the configuration off Berkeley DB: every hash: and btree: table\n"
+      << "  named in main.cf or master.cf (proxy:, unionmap:{}, pipemap:{} too)\n"
+      << "  rebuilt as cdb: (from its source) or lmdb: (from the .db, and caches),\n"
+      << "  checked, then the settings changed with postconf, a backup kept.\n"
+      << "  A dry run unless --apply; --lmdb: lmdb: everywhere.\n\n"
       << "cmap --help | --version\n\n"
       << "Exit status: as postmap for postmap's command lines (0 success or found,\n"
-      << "1 failure, not found or usage error); with --check-sasl or --convert,\n"
+      << "1 failure, not found or usage error); with --check-sasl, --convert or --migrate,\n"
       << "0 success, 1 failure or problem found, 2 usage error.\n"
       << "See cmap(1).\n";
 }

@@ -1,7 +1,7 @@
 // cmap's command line, parsed once with getopt_long for every command.
 //
 // A command line without one of cmap's own commands (--alias, --check-sasl,
-// --convert, --help, --version) is a postmap command line: postmap's
+// --convert, --migrate, --help, --version) is a postmap command line: postmap's
 // options, parsed as postmap parses them (options end at the first
 // operand), with postmap's messages and exit status 1 for a usage error.
 // With --alias it is a postalias command line, in the same way.
@@ -22,7 +22,7 @@
 namespace cmap {
 
 // kPostalias: `cmap --alias`, postalias(1)'s command line and behaviour.
-enum class Mode { kPostmap, kPostalias, kCheckSasl, kConvert, kHelp, kVersion };
+enum class Mode { kPostmap, kPostalias, kCheckSasl, kConvert, kMigrate, kHelp, kVersion };
 
 // The exit status of a usage error on a command line naming a cmap command.
 inline constexpr int kCommandUsageStatus = 2;
@@ -34,6 +34,9 @@ struct CommandLine {
   // as 'f').
   std::vector<std::pair<char, std::string>> options;
   bool resolve = false;  // --resolve (--check-sasl)
+  // --migrate's: --apply, --lmdb, --convert-caches, --rollback DIR.
+  bool apply = false, all_lmdb = false, convert_caches = false;
+  std::string rollback;
   std::vector<std::string> operands;
 };
 

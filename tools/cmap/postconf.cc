@@ -20,7 +20,12 @@ extern char** environ;
 namespace cmap {
 namespace {
 
+}  // namespace
+
 std::string FindPostconf() {
+  // CMAP_POSTCONF names the program, or (empty) says there is none: for
+  // tests of the fallback, and for a postconf outside $PATH.
+  if (const char* forced = std::getenv("CMAP_POSTCONF"); forced != nullptr) return forced;
   const char* path = std::getenv("PATH");
   std::vector<std::string> dirs;
   if (path != nullptr) dirs = absl::StrSplit(path, ':', absl::SkipEmpty());
@@ -32,6 +37,8 @@ std::string FindPostconf() {
   }
   return "";
 }
+
+namespace {
 
 std::vector<std::string> Lines(const std::string& text) {
   return absl::StrSplit(text, '\n', absl::SkipEmpty());

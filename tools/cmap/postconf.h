@@ -31,6 +31,10 @@ struct PostconfView {
   std::vector<MasterService> services;                   // postconf -M
 };
 
+// The postconf program: $CMAP_POSTCONF when set (empty: none), else the
+// first "postconf" on $PATH, /usr/sbin or /usr/local/sbin; "" when none.
+std::string FindPostconf();
+
 // Runs postconf -c `config_dir` (the first "postconf" on $PATH, else
 // /usr/sbin/postconf). Returns nullopt when there is no postconf; sets
 // *error when it runs but fails (postconf's own fatal message).
