@@ -50,7 +50,9 @@ void ScanToken(std::string_view t, size_t pos, std::vector<TableToken>* out) {
   const size_t colon = t.find(':');
   if (colon == std::string_view::npos || colon + 1 >= t.size()) return;
   const std::string_view type = t.substr(0, colon);
-  if (type == "hash" || type == "btree") {
+  // "$default_database_type:/etc/aliases" (Postfix 3.11's alias defaults):
+  // the caller expands the type.
+  if (type == "hash" || type == "btree" || (type.size() > 1 && type[0] == '$')) {
     out->push_back(TableToken{pos, std::string(type), std::string(t.substr(colon + 1))});
   }
 }
@@ -367,6 +369,14 @@ bool MakePlan(const MigrateOptions& o, Plan* plan, std::string* error) {
   auto consider = [&](std::string service, const std::string& name, const std::string& raw,
                       bool is_default) {
     Setting s{std::move(service), name, raw, is_default, FindBerkeleyTables(raw), ""};
+    // A type written as a parameter ($default_database_type) counts when
+    // it is hash or btree now; the edit of that parameter changes it.
+    std::erase_if(s.tokens, [&](TableToken& tok) {
+      if (tok.type[0] != '$') return false;
+      tok.indirect = tok.type;
+      tok.type = Expand(c, tok.type);
+      return tok.type != "hash" && tok.type != "btree";
+    });
     const bool type_parameter = s.service.empty() && (name == "default_database_type" ||
                                                       name == "default_cache_db_type");
     if (type_parameter && (raw == "hash" || raw == "btree")) {
@@ -382,9 +392,11 @@ bool MakePlan(const MigrateOptions& o, Plan* plan, std::string* error) {
   for (const Config::Override& ov : c.overrides) consider(ov.service, ov.name, ov.raw, false);
 
   std::map<std::string, size_t> by_spec;
+  std::set<std::string> indirect;  // tables whose type is a $parameter
   for (Setting& s : plan->settings) {
     for (const TableToken& tok : s.tokens) {
       const std::string path = Expand(c, tok.name);
+      if (!tok.indirect.empty()) indirect.insert(tok.type + ":" + path);
       const std::string spec = tok.type + ":" + path;
       auto [it, fresh] = by_spec.emplace(spec, plan->tables.size());
       if (fresh) {
@@ -448,6 +460,9 @@ bool MakePlan(const MigrateOptions& o, Plan* plan, std::string* error) {
       t.how = Table::kNothing;
       t.target = o.all_lmdb || !have_cdb || t.cache ? "lmdb" : "cdb";
     }
+    // A table named as $default_database_type:NAME follows that
+    // parameter, which becomes lmdb.
+    if (indirect.count(t.Spec()) && t.how != Table::kRecreatedEmpty) t.target = "lmdb";
     if (t.target == "lmdb" && !have_lmdb) t.target = have_cdb && !t.cache ? "cdb" : "";
     if (t.target.empty()) {
       t.problem = "this Postfix has neither lmdb: nor cdb: (postconf -m): install postfix-lmdb";
@@ -470,10 +485,13 @@ bool MakePlan(const MigrateOptions& o, Plan* plan, std::string* error) {
     }
     s.new_raw = s.raw;
     for (auto it = s.tokens.rbegin(); it != s.tokens.rend(); ++it) {
+      if (!it->indirect.empty()) continue;  // follows its parameter
       const Table& t = plan->tables[by_spec[it->type + ":" + Expand(c, it->name)]];
       s.new_raw.replace(it->type_pos, it->type.size(), t.target);
     }
   }
+  // A setting whose tables all follow $default_database_type needs no edit.
+  std::erase_if(plan->settings, [](const Setting& s) { return s.new_raw == s.raw; });
   return true;
 }
 
@@ -493,10 +511,18 @@ void PrintPlan(const MigrateOptions& o, const Plan& p, std::ostream& out) {
     out << " (read without postconf: Postfix is not installed; main.cf, master.cf and "
            "Postfix 3.7's defaults)\n";
   }
-  // Postfix 3.11's non-bdb settings, where this Postfix has them.
-  for (const char* name : {"default_database_type", "default_cache_db_type"}) {
+  // The default types, and Postfix 3.11's non-bdb settings where this
+  // Postfix has them (postfix non-bdb redirects hash: and btree: to the
+  // default types at run time; cmap changes the configuration instead).
+  for (const char* name : {"default_database_type", "default_cache_db_type",
+                           "non_bdb_custom_mapping", "non_bdb_migration_log_redirect",
+                           "non_bdb_migration_allow_root_prefixes"}) {
     auto it = c.expanded.parameters.find(name);
     if (it != c.expanded.parameters.end()) out << "  " << name << " = " << it->second << "\n";
+  }
+  if (!c.postconf.empty() && c.expanded.parameters.count("default_cache_db_type") == 0) {
+    out << "  (no default_cache_db_type: Postfix before 3.11, whose caches are btree: unless "
+           "each cache parameter says otherwise)\n";
   }
   if (p.tables.empty() && p.settings.empty()) {
     out << "Nothing to do: no parameter names a hash: or btree: table.\n";
@@ -685,13 +711,10 @@ bool ReadManifest(const std::string& backup, Manifest* m, std::string* error) {
 }
 
 // Undoes what a manifest lists; returns the problems met (none: "").
+// New tables go first (on a full disk that makes room); a configuration
+// file that still holds its saved bytes is left alone.
 std::string Restore(const std::string& backup, const Manifest& m) {
   std::string problems, error;
-  for (const std::string& name : m.saved) {
-    if (!CopyFile(backup + "/" + name, m.config_dir + "/" + name, &error)) {
-      absl::StrAppend(&problems, error, "; ");
-    }
-  }
   for (const std::string& file : m.created) {
     if (::unlink(file.c_str()) != 0 && errno != ENOENT) {
       absl::StrAppend(&problems, "remove ", file, ": ", ErrnoText(errno), "; ");
@@ -700,6 +723,15 @@ std::string Restore(const std::string& backup, const Manifest& m) {
   }
   for (const auto& [file, copy] : m.replaced) {
     if (!CopyFile(backup + "/" + copy, file, &error)) absl::StrAppend(&problems, error, "; ");
+  }
+  for (const std::string& name : m.saved) {
+    std::string saved, now, ignored;
+    const std::string target = m.config_dir + "/" + name;
+    if (ReadFile(backup + "/" + name, &saved, &ignored) && ReadFile(target, &now, &ignored) &&
+        saved == now) {
+      continue;
+    }
+    if (!CopyFile(backup + "/" + name, target, &error)) absl::StrAppend(&problems, error, "; ");
   }
   return problems;
 }

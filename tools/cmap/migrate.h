@@ -46,10 +46,13 @@ struct TableToken {
   size_t type_pos = 0;
   std::string type;
   std::string name;
+  std::string indirect;  // the type as written when it is a $parameter
 };
 
-// Every table of type hash or btree that `value` names: tokens separated by
-// whitespace or commas, looking inside proxy:, unionmap:{…} and pipemap:{…}.
+// Every table of type hash or btree that `value` names, and every table
+// whose type is written as a $parameter (left for the caller to expand):
+// tokens separated by whitespace or commas, looking inside proxy:,
+// unionmap:{…} and pipemap:{…}.
 std::vector<TableToken> FindBerkeleyTables(std::string_view value);
 
 }  // namespace cmap
