@@ -1004,6 +1004,10 @@ int RunMigrate(const MigrateOptions& given, std::ostream& out, std::ostream& err
   // An absolute directory: the plan's commands and the backup's manifest
   // must not depend on where they are run.
   MigrateOptions o = given;
+  // Tables are read whole into memory rather than mapped: a mapped read can
+  // fail where read(2) does not (a hole of a sparse .db on a full tmpfs
+  // needs a new page), and a migration reads each table once or twice.
+  libmaps::SetFileAccess(libmaps::FileAccess::kReadIntoMemory);
   if (char* real = ::realpath(o.config_dir.c_str(), nullptr); real != nullptr) {
     o.config_dir = real;
     std::free(real);
