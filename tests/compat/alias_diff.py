@@ -26,7 +26,7 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 from oracle import Oracle  # noqa: E402
 
-ROUNDS = 120
+ROUNDS = 40
 TYPES = [("hash", ".db"), ("btree", ".db"), ("lmdb", ".lmdb"), ("cdb", ".cdb")]
 
 # aliases(5), Postfix 3.7.11 (retyped), plus the forms it describes.
@@ -144,10 +144,16 @@ YP_STAMP = re.compile(rb"(YP_LAST_MODIFIED:?\t)[0-9]{10}")
 # word (the rest may be a password in other sources), and names itself in
 # its usage line.
 REDACTED = re.compile(rb'(non-UTF-8 input "[^ "]*)[^"]*(" -- ignoring)')
+# cmap also names the line of a logical line that starts with whitespace,
+# and quotes only its first word (tests/compat/texthash_diff.py checks that
+# form exactly).
+LEADING_SPACE = re.compile(rb'(warning: [^,:\n]+)(, line [0-9]+)?: logical line must not start '
+                           rb'with whitespace: "[^\n]*"')
 
 
 def normalize_messages(err):
     err = REDACTED.sub(rb"\1 ...\2", err)
+    err = LEADING_SPACE.sub(rb'\1: logical line must not start with whitespace: "..."', err)
     return err.replace(b"usage: cmap --alias ", b"usage: postalias ")
 
 
@@ -233,7 +239,7 @@ class AliasCheck:
                           want, o.run(o.postmap, ["-q", "-", cm], stdin=keys))
                 self.same(f"{label} {typ}: cmap -q - on postalias's table",
                           want, o.run(o.cmap, ["-q", "-", pa], stdin=keys))
-                for key in keys.decode("utf-8", "surrogateescape").splitlines()[:6]:
+                for key in keys.decode("utf-8", "surrogateescape").splitlines()[:3]:
                     k = key.encode("utf-8", "surrogateescape")
                     if k.startswith(b"-"):
                         continue
@@ -289,6 +295,8 @@ def main():
         c.check_command_lines()
         for i in range(opts.rounds):
             c.check_source(f"generated #{i}", generated(rng), query_keys=i % 2 == 0)
+        # Whitespace before the first logical line, as postalias warns.
+        c.check_source("leading whitespace", " : x\n indented: y\nok: z\n")
     finally:
         c.o.close()
     return c.o.report(f"alias: {c.count} builds")

@@ -360,7 +360,6 @@ struct Plan {
   std::vector<Setting> settings;
   std::vector<Table> tables;
   std::vector<std::string> problems;
-  std::vector<std::string> notes;
 };
 
 bool MakePlan(const MigrateOptions& o, Plan* plan, std::string* error) {
@@ -446,7 +445,6 @@ bool MakePlan(const MigrateOptions& o, Plan* plan, std::string* error) {
         t.source_state = "source: other records than the table" + age;
       }
     }
-    const std::string cmap_c = "-c";
     if (t.cache && !(o.convert_caches && t.table_exists)) {
       t.how = Table::kRecreatedEmpty;
       t.target = "lmdb";
@@ -480,7 +478,17 @@ bool MakePlan(const MigrateOptions& o, Plan* plan, std::string* error) {
   // The edits: each table token gets its table's new type.
   for (Setting& s : plan->settings) {
     if (s.tokens.empty()) {
-      s.new_raw = "lmdb";
+      // default_database_type or default_cache_db_type; a cache needs a
+      // type Postfix can update.
+      if (have_lmdb) {
+        s.new_raw = "lmdb";
+      } else if (s.name == "default_database_type" && have_cdb) {
+        s.new_raw = "cdb";
+      } else {
+        s.new_raw = s.raw;
+        plan->problems.push_back(s.name + " = " + s.raw +
+                                 ": this Postfix has no lmdb: (postconf -m): install postfix-lmdb");
+      }
       continue;
     }
     s.new_raw = s.raw;
@@ -573,7 +581,8 @@ void PrintPlan(const MigrateOptions& o, const Plan& p, std::ostream& out) {
   }
   if (!p.problems.empty()) {
     out << "\n" << Plural(p.problems.size(), "problem")
-        << ": nothing can be applied until they are solved.\n";
+        << ": nothing can be applied until they are solved:\n";
+    for (const std::string& problem : p.problems) out << "  " << problem << "\n";
   } else if (!o.apply) {
     out << "\nDry run: nothing was changed. Apply with: cmap --migrate -c " << c.dir
         << (o.all_lmdb ? " --lmdb" : "") << (o.convert_caches ? " --convert-caches" : "")
