@@ -97,6 +97,7 @@ bang: host!user, %hack
 semicolon: a; b
 group: list: a, b;
 backslash-end: a\
+empty-atom: \
 multi: a,
   b,
 	c

@@ -1,8 +1,9 @@
 // aliases(5) sources as cmap --alias reads them (AddAliasSource and
-// ParseAliasLine): any bytes, both UTF-8 modes. Every record has a name
-// and a non-empty value without NUL bytes, from a line within the input;
-// no more records than physical lines; a line ParseAliasLine accepts has a
-// value and no problem. (A stored value is not always re-read as itself:
+// ParseAliasLine): any bytes, both UTF-8 modes. No record has a NUL byte
+// in its name or value; no more records than physical lines; a line
+// ParseAliasLine accepts has no problem. (A value may be empty: "a: \\"
+// is an empty atom, which postalias stores as an empty value too; the
+// fuzzer found it.) (A stored value is not always re-read as itself:
 // Postfix's tokenizer is not idempotent either, e.g. on "[a\\]b]".)
 
 #include <cstdint>
@@ -27,7 +28,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     absl::Status s = libmaps::AddAliasSource(
         text, "fuzz", options, [&](std::string_view name, std::string_view value) {
           ++records;
-          if (value.empty()) std::abort();
           if (name.find('\0') != name.npos || value.find('\0') != value.npos) std::abort();
           return absl::OkStatus();
         });
@@ -36,7 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // A single line, as ParseAliasLine takes it.
   std::string name, value, problem;
   if (libmaps::ParseAliasLine(text, &name, &value, &problem)) {
-    if (value.empty() || !problem.empty()) std::abort();
+    if (!problem.empty()) std::abort();
   }
   return 0;
 }

@@ -204,7 +204,10 @@ TEST_F(SaslMapsTest, LookupEachValuesAreViewsOfTheTableFile) {
   }
   const std::pair<const char*, const char*> tables[] = {
       {"hash", ".db"}, {"btree", ".db"}, {"cdb", ".cdb"}, {"lmdb", ".lmdb"}};
-  for (auto [type, suffix] : tables) {
+  for (const auto& table : tables) {
+    // Plain names: clang 14 cannot capture structured bindings.
+    const char* type = table.first;
+    const char* suffix = table.second;
     for (LockPolicy policy : {LockPolicy::kPerLookup, LockPolicy::kSnapshot}) {
       OpenOptions options;
       options.lock = policy;
