@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 failures = []
 SECRET = "relay-Secret-93"
@@ -482,9 +483,15 @@ maillog_file_prefixes = {base}
                      "rcpt@remote.example"], stdin=b"Subject: migrated\n\nhello\n")
             check("instance: sendmail", r[0] == 0, r)
             delivered = server.delivered.wait(60)
+            # postlogd writes the log line after the relay's answer: wait
+            # for it (at most 20 s).
             log = ""
-            if os.path.exists(os.path.join(base, "maillog")):
-                log = open(os.path.join(base, "maillog")).read()
+            for _ in range(200):
+                if os.path.exists(os.path.join(base, "maillog")):
+                    log = open(os.path.join(base, "maillog")).read()
+                if "status=sent" in log:
+                    break
+                time.sleep(0.1)
             check("instance: the message reached the relay after AUTH", delivered and
                   server.messages and b"hello" in server.messages[0][2], log[-2000:])
             check("instance: the credential was accepted", server.auths and

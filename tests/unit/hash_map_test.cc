@@ -447,6 +447,42 @@ TEST_F(HashMapTest, TruncationWithoutTheLockNeverKillsTheProcess) {
               values, misses, errors, vanished);
 }
 
+TEST_F(HashMapTest, LookupEachTakesBackAValueReadWhileTheFileShrank) {
+  // LookupEach's values are views of the mapping. A writer that ignores the
+  // lock truncates the file while `fn` holds the view (here: `fn` itself,
+  // before it reads the value): what `fn` reads is zeros, and it must hear
+  // so, by a second call for the same key with an error.
+  Pairs pairs = NumberedPairs("v", 400, 60);
+  std::string name = Write("shrink", BuildHashFile(pairs, {.buckets = 16}));
+  for (LockPolicy policy : {LockPolicy::kPerLookup, LockPolicy::kSnapshot}) {
+    ASSERT_TRUE(Write("shrink", BuildHashFile(pairs, {.buckets = 16})) == name);
+    OpenOptions options;
+    options.lock = policy;
+    auto map = OpenMap("hash:" + name, options);
+    ASSERT_TRUE(map.ok());
+    const std::string_view keys[] = {"key7", "key8"};
+    std::vector<std::optional<std::string>> got(2);
+    std::vector<int> calls(2);
+    bool truncated = false;
+    (*map)->LookupEach(keys, [&](size_t i, const absl::StatusOr<std::optional<std::string_view>>& r) {
+      ++calls[i];
+      if (!r.ok()) {
+        got[i].reset();
+        return true;
+      }
+      if (!r->has_value()) return true;
+      if (!truncated) {
+        truncated = true;
+        EXPECT_EQ(::truncate((name + ".db").c_str(), 0), 0);
+      }
+      got[i] = std::string(**r);
+      return true;
+    });
+    EXPECT_EQ(calls[0], 2) << "policy " << static_cast<int>(policy);
+    EXPECT_FALSE(got[0].has_value()) << "a value read from a truncated file was not taken back";
+  }
+}
+
 TEST_F(HashMapTest, ManyThreadsShareOneMap) {
   Pairs pairs = NumberedPairs("v", 2000);
   std::string name = Write("mt", BuildHashFile(pairs, {.buckets = 32}));

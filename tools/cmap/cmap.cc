@@ -366,8 +366,12 @@ int Command::QueryStdin() {
       views.assign(keys.begin(), keys.end());
       answers.clear();
       bool failed = false;
+      // The last answer, taken back when the same key then fails (the file
+      // shrank while it was read: see Map::LookupEach).
+      size_t last_key = kBatch, last_at = 0;
       map->LookupEach(views, [&](size_t i, const absl::StatusOr<std::optional<std::string_view>>& value) {
         if (!value.ok()) {
+          if (i == last_key) answers.resize(last_at);
           out_ << answers;
           answers.clear();
           status = Fatal(std::string(value.status().message()));
@@ -384,6 +388,8 @@ int Command::QueryStdin() {
           return false;
         }
         if (rendered.empty()) WarnEmptyValue(DictName(*map), keys[i]);
+        last_key = i;
+        last_at = answers.size();
         answers.append(keys[i]).append(Separator()).append(rendered).append(1, '\n');
         found_any = true;
         return true;

@@ -161,7 +161,11 @@ class LIBMAPS_EXPORT Map {
   // Looks `keys` up in order, exactly as Lookup() would one by one, and
   // calls `fn(i, result)` right after key i's lookup; stops early when `fn`
   // returns false. The result is a view of the value, valid only during the
-  // call. Warnings and errors are those of Lookup(), key by key and in the
+  // call: for hash:, btree:, cdb: and lmdb: a view of the mapped file (no
+  // copy is made). Should a writer that ignores Postfix's lock shrink the
+  // file while `fn` reads that view (the mapping then reads as zeros), `fn`
+  // is called once more for the same key with a kUnavailable error: discard
+  // what it read. Warnings and errors are those of Lookup(), key by key and in the
   // same order (an error for one key does not stop the others unless `fn`
   // says so).
   //

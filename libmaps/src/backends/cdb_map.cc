@@ -69,6 +69,9 @@ class CdbFile {
 
   const struct stat& stat_at_open() const { return st_; }
   int fd() const { return fd_.get(); }
+  // Whether a read of the mapping failed (the file shrank under it).
+  bool faulted() const { return map_->faults() != 0; }
+  absl::Status ShrankError() const { return Shrank(); }
 
   // The value stored under `key` (exact bytes), whose CdbHash is `h`.
   absl::StatusOr<std::optional<std::string_view>> Find(std::string_view key, uint32_t h) const {
@@ -173,7 +176,11 @@ class CdbMap final : public Map {
     if (!file.ok()) return file.status();
     std::string_view found_value;
     absl::StatusOr<bool> found = Find(**file, probe, &found_value);
-    if (found.ok() && *found) value->assign(found_value);
+    if (found.ok() && *found) {
+      value->assign(found_value);
+      // The copy read the mapping too: had the file shrunk, it read zeros.
+      if ((*file)->faulted()) return (*file)->ShrankError();
+    }
     return found;
   }
 
@@ -201,11 +208,16 @@ class CdbMap final : public Map {
       }
       std::string_view value;
       absl::StatusOr<bool> found = Find(*file, probe, &value);
-      if (!fn(i, !found.ok() ? Result(found.status())
-                 : *found    ? Result(value)
-                             : Result(std::nullopt))) {
-        return;
+      const bool go_on = fn(i, !found.ok() ? Result(found.status())
+                               : *found    ? Result(value)
+                                           : Result(std::nullopt));
+      if (found.ok() && *found && file->faulted()) {
+        // The file shrank while `fn` read the value (see Map::LookupEach).
+        if (!fn(i, Result(file->ShrankError()))) return;
+        file.reset();
+        continue;
       }
+      if (!go_on) return;
     }
   }
 

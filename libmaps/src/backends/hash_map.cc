@@ -254,20 +254,20 @@ class BdbMap final : public Map {
       // LockPolicy::kSnapshot between checks: no lock, no system call.
       std::shared_ptr<Snapshot> snap = Current();
       absl::StatusOr<bool> found = Probe(*snap, probe, &scratch, &found_value);
-      if (!snap->read_failed()) {
-        if (found.ok() && *found) value->assign(found_value);
-        return Finish(key, found, found_value);
-      }
+      // Copied before the check: a read of the mapping that fails (the
+      // file shrank) must be seen, and the copy is a read.
+      if (found.ok() && *found) value->assign(found_value);
+      if (!snap->read_failed()) return Finish(key, found, *value);
       timer_.Expire();  // the file shrank under us: check it, under the lock
     }
     absl::StatusOr<LockedSnapshot> locked = AcquireCurrent();
     if (!locked.ok()) return locked.status();
     if (snapshot_policy_) timer_.Checked();
     absl::StatusOr<bool> found = Probe(**locked, probe, &scratch, &found_value);
-    if ((*locked)->read_failed()) return Vanished();
-    // Copied while the lock is held: an in-place writer may change the page
-    // as soon as it is released.
+    // Copied while the lock is held (an in-place writer may change the page
+    // as soon as it is released) and before the check of the reads.
     if (found.ok() && *found) value->assign(found_value);
+    if ((*locked)->read_failed()) return Vanished();
     locked->Release();
     return Finish(key, found, *value);
   }
@@ -336,9 +336,20 @@ class BdbMap final : public Map {
       found = Finish(keys[i], found, value);
       if (!found.ok()) {
         if (!fn(i, Result(found.status()))) return;
-      } else if (!fn(i, *found ? Result(value) : Result(std::nullopt))) {
-        return;
+        continue;
       }
+      const bool go_on = fn(i, *found ? Result(value) : Result(std::nullopt));
+      if (*found && snap->read_failed()) {
+        // `fn` read the value from the mapping while a writer that ignores
+        // the lock shrank the file: what it read may be zeros. It hears so
+        // (see Map::LookupEach), and the next key starts afresh.
+        locked.reset();
+        snap.reset();
+        if (snapshot_policy_) timer_.Expire();
+        if (!fn(i, Result(Vanished()))) return;
+        continue;
+      }
+      if (!go_on) return;
     }
   }
 
