@@ -4,8 +4,9 @@
 #
 #   scripts/setup.sh            build dependencies, test oracles, build
 #
-# The test oracles are Debian's postfix (postmap, used as a program only: the
-# mail system is never started) with postfix-lmdb, postfix-cdb and
+# The test oracles are Debian's postfix (postmap, postalias and postconf as
+# programs; the system's mail system is never started, one test starts a
+# private instance in a temporary directory) with postfix-lmdb, postfix-cdb and
 # postfix-pcre, tinycdb,
 # db5.3-util, lmdb-utils and perl (DB_File writes a btree: table in a test).
 # libcdb-dev (tinycdb) and libdb5.3-dev are benchmark anchors.
