@@ -220,6 +220,47 @@ def part1(cmap, work):
     return s
 
 
+def part1b_options(cmap, work):
+    """--lmdb and --convert-caches, and one --apply at a time."""
+    s = Scenario(os.path.join(work, "p1b"), cmap)
+    c = s.conf
+    # A cache with a record (Postfix's verify cache is a btree: table).
+    with open(os.path.join(c, "verify_cache"), "w") as f:
+        f.write("probe@example.com 0:0:1:ok\n")
+    backdate(c)
+    r = run(["postmap", "-c", c, f"btree:{c}/verify_cache"])
+    check("setup: verify_cache", r[0] == 0, r)
+    os.remove(os.path.join(c, "verify_cache"))
+    with open(os.path.join(c, "main.cf"), "a") as f:
+        f.write(f"address_verify_map = btree:{c}/verify_cache\n")
+    backdate(c)
+
+    # A second --apply while one holds the directory is refused untouched.
+    import fcntl
+    before = snapshot(c)
+    fd = os.open(c, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        r = s.cmap_run("--lmdb", "--apply")
+        check("a concurrent --apply is refused", r[0] == 1 and "another cmap --migrate" in r[2], r)
+        check("a refused --apply changes nothing", snapshot(c) == before)
+    finally:
+        os.close(fd)
+
+    r = s.cmap_run("--lmdb", "--convert-caches")
+    check("--lmdb --convert-caches: dry run", r[0] == 0 and "cdb:" not in r[1] and
+          f"lmdb:{c}/verify_cache, converted from" in r[1], r[1])
+    r = s.cmap_run("--lmdb", "--convert-caches", "--apply")
+    check("--lmdb --convert-caches --apply", r[0] == 0, r)
+    check("--lmdb: no cdb: table made", not [f for f in os.listdir(c) if f.endswith(".cdb")],
+          os.listdir(c))
+    s.no_berkeley("--lmdb")
+    s.answers_as_before("--lmdb")
+    backdate(c)
+    r = run(["postmap", "-c", c, "-q", "probe@example.com", f"lmdb:{c}/verify_cache"])
+    check("--convert-caches kept the cache's record", r[0] == 0 and r[1].strip() == "0:0:1:ok", r)
+
+
 def part2_fallback(cmap, work):
     """Without postconf: cmap's own readers and edits."""
     s = Scenario(os.path.join(work, "p2"), cmap)
@@ -515,6 +556,7 @@ def main():
     os.chmod(work, 0o755)
     try:
         part1(cmap, work)
+        part1b_options(cmap, work)
         part2_fallback(cmap, work)
         part3_bad_input(cmap, work)
         part4_private_instance(cmap, work)

@@ -1,6 +1,7 @@
 #include "migrate.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -135,10 +136,6 @@ struct Config {
   bool smtputf8 = true;
 };
 
-std::vector<std::string> Lines(const std::string& text) {
-  return absl::StrSplit(text, '\n', absl::SkipEmpty());
-}
-
 // "name = value" lines (postconf -n, -d, -x, -P).
 std::map<std::string, std::string> NameValues(const std::string& text) {
   std::map<std::string, std::string> out;
@@ -178,6 +175,20 @@ std::string CommandText(const std::vector<std::string>& args) {
   return out;
 }
 
+std::string ErrnoText(int e) { return std::strerror(e); }
+
+bool ReadFile(const std::string& path, std::string* data, std::string* error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *error = "open " + path + ": " + ErrnoText(errno);
+    return false;
+  }
+  std::stringstream s;
+  s << in.rdbuf();
+  *data = s.str();
+  return true;
+}
+
 // Postfix's built-in defaults that name Berkeley DB tables (3.7, Debian),
 // for a configuration read without postconf.
 const std::map<std::string, std::string>& FallbackDefaults() {
@@ -197,11 +208,8 @@ const std::map<std::string, std::string>& FallbackDefaults() {
 // "-o name=value" or "-o { name = value }" after the eighth field.
 std::vector<Config::Override> ReadMasterCf(const std::string& path) {
   std::vector<Config::Override> out;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return out;
-  std::stringstream text;
-  text << in.rdbuf();
-  const std::string body = text.str();
+  std::string body, ignored;
+  if (!ReadFile(path, &body, &ignored)) return out;  // no master.cf: no overrides
   libmaps::SourceParser parser(body, path, {.utf8 = false}, nullptr);
   std::string_view line;
   int line_no = 0;
@@ -313,14 +321,8 @@ Records ReadTableRecords(const std::string& spec) {
 // postalias's rules, keys folded, the first of duplicates kept).
 Records ReadSourceRecords(const Table& t, bool utf8) {
   Records r;
-  std::ifstream in(t.path, std::ios::binary);
-  if (!in) {
-    r.error = std::string("open ") + t.path + ": " + std::strerror(errno);
-    return r;
-  }
-  std::stringstream text;
-  text << in.rdbuf();
-  const std::string body = text.str();
+  std::string body;
+  if (!ReadFile(t.path, &body, &r.error)) return r;
   libmaps::BuildOptions options;
   options.utf8 = utf8;
   auto add = [&](std::string_view k, std::string_view v) {
@@ -591,20 +593,6 @@ void PrintPlan(const MigrateOptions& o, const Plan& p, std::ostream& out) {
 }
 
 // --- files ------------------------------------------------------------------
-
-std::string ErrnoText(int e) { return std::strerror(e); }
-
-bool ReadFile(const std::string& path, std::string* data, std::string* error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *error = "open " + path + ": " + ErrnoText(errno);
-    return false;
-  }
-  std::stringstream s;
-  s << in.rdbuf();
-  *data = s.str();
-  return true;
-}
 
 // Writes `data` to `path` through a temporary file in the same directory,
 // synced and renamed over it, with `mode` and the owner of `like` (when
@@ -962,9 +950,8 @@ int Apply(const MigrateOptions& o, Plan& p, std::ostream& out, std::ostream& err
   }
   // Check the result as Postfix reads it.
   Plan after;
-  MigrateOptions again = o;
   std::string reread_error;
-  if (!MakePlan(again, &after, &reread_error)) return undo("re-reading the configuration: " + reread_error);
+  if (!MakePlan(o, &after, &reread_error)) return undo("re-reading the configuration: " + reread_error);
   for (const Setting& s : after.settings) {
     for (const Setting& before : p.settings) {
       if (s.service == before.service && s.name == before.name) {
@@ -980,11 +967,44 @@ int Apply(const MigrateOptions& o, Plan& p, std::ostream& out, std::ostream& err
   return 0;
 }
 
+// One --apply or --rollback at a time per configuration directory: two at
+// once would each back up, build and edit, and a rollback could undo the
+// other's work. flock(2) on the directory itself: no file to leave behind,
+// released when the process ends, kept when other descriptors close.
+class DirLock {
+ public:
+  explicit DirLock(const std::string& dir) {
+    fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd_ < 0) {
+      error_ = "open " + dir + ": " + ErrnoText(errno);
+    } else if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      error_ = errno == EWOULDBLOCK
+                   ? "another cmap --migrate is changing " + dir + "; try again when it is done"
+                   : "lock " + dir + ": " + ErrnoText(errno);
+    }
+  }
+  ~DirLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  DirLock(const DirLock&) = delete;
+  DirLock& operator=(const DirLock&) = delete;
+  const std::string& error() const { return error_; }
+
+ private:
+  int fd_ = -1;
+  std::string error_;
+};
+
 int Rollback(const MigrateOptions& o, std::ostream& out, std::ostream& err) {
   Manifest m;
   std::string error;
   if (!ReadManifest(o.rollback, &m, &error)) {
     err << "cmap: fatal: migrate: " << error << "\n";
+    return 1;
+  }
+  DirLock lock(m.config_dir);
+  if (!lock.error().empty()) {
+    err << "cmap: fatal: migrate: " << lock.error() << "\n";
     return 1;
   }
   const std::string problems = Restore(o.rollback, m);
@@ -1020,6 +1040,14 @@ int RunMigrate(const MigrateOptions& given, std::ostream& out, std::ostream& err
   if (char* real = ::realpath(o.config_dir.c_str(), nullptr); real != nullptr) {
     o.config_dir = real;
     std::free(real);
+  }
+  std::optional<DirLock> lock;
+  if (o.apply) {
+    lock.emplace(o.config_dir);
+    if (!lock->error().empty()) {
+      err << "cmap: fatal: migrate: " << lock->error() << "\n";
+      return 1;
+    }
   }
   Plan plan;
   std::string error;

@@ -40,9 +40,6 @@ std::string FindPostconf() {
 
 namespace {
 
-std::vector<std::string> Lines(const std::string& text) {
-  return absl::StrSplit(text, '\n', absl::SkipEmpty());
-}
 
 // postconf -M prints one service per logical line; long ones are folded
 // onto lines that start with whitespace.
@@ -70,6 +67,10 @@ std::vector<MasterService> ParseServices(const std::string& text) {
 }
 
 }  // namespace
+
+std::vector<std::string> Lines(const std::string& text) {
+  return absl::StrSplit(text, '\n', absl::SkipEmpty());
+}
 
 int RunProgram(const std::vector<std::string>& argv, std::string* out, std::string* err) {
   int out_pipe[2], err_pipe[2];

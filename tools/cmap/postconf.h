@@ -40,6 +40,9 @@ std::string FindPostconf();
 // *error when it runs but fails (postconf's own fatal message).
 std::optional<PostconfView> ReadPostconf(const std::string& config_dir, std::string* error);
 
+// The non-empty lines of a program's output.
+std::vector<std::string> Lines(const std::string& text);
+
 // Runs `argv` (argv[0] a path) with no input; collects standard output and
 // standard error. Returns the exit status, or -1 when it could not run.
 int RunProgram(const std::vector<std::string>& argv, std::string* out, std::string* err);
