@@ -115,6 +115,17 @@ void BM_Lookup(benchmark::State& state, const SystemInfo* info, bool chained) {
                            static_cast<double>(std::max<int64_t>(state.iterations(), 1));
 }
 
+// The SMTP client's lookup context for one next hop ("[host]:port"): the
+// part of the credential path both cred/ and cred-call/ time.
+std::optional<SaslLookupContext> ContextFor(std::string_view next_hop) {
+  absl::StatusOr<SaslNextHop> hop = ParseSaslNextHop(next_hop);
+  if (!hop.ok()) return std::nullopt;
+  SaslLookupContext context;
+  context.host = std::move(hop->host);
+  context.dest = std::move(hop->dest_key);
+  return context;
+}
+
 void BM_Credential(benchmark::State& state, const SystemInfo* info) {
   const DataSet& data = GetDataSet(static_cast<size_t>(state.range(0)));
   System& system = Opened(*info, data);
@@ -122,16 +133,13 @@ void BM_Credential(benchmark::State& state, const SystemInfo* info) {
   std::string value;
   size_t i = 0, found = 0;
   for (auto _ : state) {
-    absl::StatusOr<SaslNextHop> hop = ParseSaslNextHop(q.keys[i]);
-    if (!hop.ok()) {
+    std::optional<SaslLookupContext> context = ContextFor(q.keys[i]);
+    if (!context) {
       state.SkipWithError("ParseSaslNextHop failed");
       break;
     }
-    SaslLookupContext context;
-    context.host = std::move(hop->host);
-    context.dest = std::move(hop->dest_key);
     bool hit = false;
-    for (const std::string& key : SaslLookupKeys(context)) {
+    for (const std::string& key : SaslLookupKeys(*context)) {
       if (!system.Lookup(key, &value)) continue;
       absl::StatusOr<Credential> credential = ParseCredentialValue(value);
       benchmark::DoNotOptimize(credential);
@@ -181,15 +189,12 @@ void BM_CredentialCall(benchmark::State& state, const CallSystem* sys) {
   const std::string no_value;
   size_t i = 0, found = 0;
   for (auto _ : state) {
-    absl::StatusOr<SaslNextHop> hop = ParseSaslNextHop(q.keys[i]);
-    if (!hop.ok()) {
+    std::optional<SaslLookupContext> context = ContextFor(q.keys[i]);
+    if (!context) {
       state.SkipWithError("ParseSaslNextHop failed");
       break;
     }
-    SaslLookupContext context;
-    context.host = std::move(hop->host);
-    context.dest = std::move(hop->dest_key);
-    absl::StatusOr<std::optional<LockedCredential>> credential = (*maps)->Find(context);
+    absl::StatusOr<std::optional<LockedCredential>> credential = (*maps)->Find(*context);
     benchmark::DoNotOptimize(credential);
     const bool hit = credential.ok() && credential->has_value();
     found += hit;

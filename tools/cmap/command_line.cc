@@ -58,6 +58,14 @@ constexpr option kLongOptions[] = {
     {nullptr, 0, nullptr, 0},
 };
 
+// A long option's name, from its id.
+const char* LongName(int id) {
+  for (const option& o : kLongOptions) {
+    if (o.val == id && o.name != nullptr) return o.name;
+  }
+  return "?";
+}
+
 // The command a command line names, found before parsing because it decides
 // which options exist (-f is postmap's "no folding" but --check-sasl's
 // sender). Values of postmap's -c, -d and -q are skipped, so that a key
@@ -175,7 +183,9 @@ std::optional<CommandLine> ParseCommandLine(const std::vector<std::string>& args
       case kLmdbId:
       case kConvertCachesId:
       case kRollbackId:
-        if (cl.mode != Mode::kMigrate) return usage(std::string("--") + (c == kApplyId ? "apply" : c == kLmdbId ? "lmdb" : c == kRollbackId ? "rollback" : "convert-caches") + " is an option of --migrate", true);
+        if (cl.mode != Mode::kMigrate) {
+          return usage(std::string("--") + LongName(c) + " is an option of --migrate", true);
+        }
         if (c == kApplyId) cl.apply = true;
         if (c == kLmdbId) cl.all_lmdb = true;
         if (c == kConvertCachesId) cl.convert_caches = true;
