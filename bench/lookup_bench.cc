@@ -18,6 +18,11 @@
 //                     (SaslPasswordMaps::Find: keys, one LookupEach for both
 //                     probes, the credential split into locked memory), for
 //                     the libmaps systems; beside cred/SYSTEM/N (issue 16).
+//   batch/SYSTEM/N    the safe batch: Map::LookupEach with 64 query keys per
+//                     call (hash, lmdb, btree in the default lock mode: one
+//                     shared lock per call; -snapshot: kSnapshot), each
+//                     value copied out. Time per iteration is one call:
+//                     compare.py divides it by 64.
 //   open/SYSTEM/N     open the table, look one key up, close it: what a
 //                     process that opens a map per delivery pays (file in the
 //                     page cache). Systems that load the whole table at open
@@ -36,9 +41,12 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <span>
+#include <vector>
 
 #include "bench_data.h"
 #include "libmaps/credential.h"
+#include "libmaps/map.h"
 #include "libmaps/sasl_maps.h"
 #include "systems.h"
 
@@ -207,6 +215,80 @@ void BM_CredentialCall(benchmark::State& state, const CallSystem* sys) {
                            static_cast<double>(std::max<int64_t>(state.iterations(), 1));
 }
 
+// The safe batch (Map::LookupEach, default lock mode): kBatchKeys query
+// keys per call, each value copied out as a caller would; one iteration is
+// one call, so the time per lookup is the iteration's / kBatchKeys
+// (bench/compare.py divides).
+constexpr size_t kBatchKeys = 64;
+
+struct BatchSystem {
+  const char* name;
+  const char* type;
+  LockPolicy lock;
+};
+constexpr BatchSystem kBatchSystems[] = {
+    {"hash", "hash", LockPolicy::kPerLookup},
+    {"lmdb", "lmdb", LockPolicy::kPerLookup},
+    {"btree", "btree", LockPolicy::kPerLookup},
+    {"hash-snapshot", "hash", LockPolicy::kSnapshot},
+    {"lmdb-snapshot", "lmdb", LockPolicy::kSnapshot},
+};
+
+void BM_Batch(benchmark::State& state, const BatchSystem* sys) {
+  const DataSet& data = GetDataSet(static_cast<size_t>(state.range(0)));
+  // The same files, warm, as lookup/ with the same system name uses.
+  for (const SystemInfo& info : AllSystems()) {
+    if (std::string_view(info.name) == sys->name) Opened(info, data);
+  }
+  OpenOptions options;
+  options.lock = sys->lock;
+  const std::string_view type = sys->type;
+  absl::StatusOr<std::unique_ptr<Map>> map = OpenMap(
+      std::string(type) + ":" +
+          (type == "btree" ? data.btree_name() : type == "lmdb" ? data.lmdb_name()
+                                                                : data.hash_name()),
+      options);
+  if (!map.ok()) {
+    state.SkipWithError("OpenMap failed");
+    return;
+  }
+  const Queries& q = QueriesFor(data.entries);
+  std::vector<std::string_view> keys(q.keys.begin(), q.keys.end());
+  // Untimed: one pass over every query, as Opened() makes for lookup/.
+  size_t hits = 0;
+  for (size_t at = 0; at < keys.size(); at += kBatchKeys) {
+    (*map)->LookupEach(
+        std::span(keys).subspan(at, std::min(kBatchKeys, keys.size() - at)),
+        [&](size_t, const absl::StatusOr<std::optional<std::string_view>>& r) {
+          hits += r.ok() && r->has_value();
+          return true;
+        });
+  }
+  if (hits != q.expected_hits) {
+    state.SkipWithError("wrong number of hits");
+    return;
+  }
+  std::string value;
+  size_t at = 0, found = 0;
+  for (auto _ : state) {
+    if (at + kBatchKeys > keys.size()) at = 0;
+    (*map)->LookupEach(std::span(keys).subspan(at, kBatchKeys),
+                       [&](size_t, const absl::StatusOr<std::optional<std::string_view>>& r) {
+                         if (r.ok() && r->has_value()) {
+                           value.assign(**r);
+                           ++found;
+                         }
+                         return true;
+                       });
+    benchmark::DoNotOptimize(value.data());
+    at += kBatchKeys;
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBatchKeys));
+  state.counters["hit%"] =
+      100.0 * static_cast<double>(found) /
+      static_cast<double>(std::max<int64_t>(state.iterations() * kBatchKeys, 1));
+}
+
 void BM_OpenLookupClose(benchmark::State& state, const SystemInfo* info) {
   const DataSet& data = GetDataSet(static_cast<size_t>(state.range(0)));
   const Queries& q = QueriesFor(data.entries);
@@ -247,6 +329,12 @@ void RegisterAll() {
     for (size_t n : kSizes) {
       benchmark::RegisterBenchmark((std::string("cred-call/") + sys.name).c_str(),
                                    BM_CredentialCall, &sys)
+          ->Arg(static_cast<long>(n));
+    }
+  }
+  for (const BatchSystem& sys : kBatchSystems) {
+    for (size_t n : kSizes) {
+      benchmark::RegisterBenchmark((std::string("batch/") + sys.name).c_str(), BM_Batch, &sys)
           ->Arg(static_cast<long>(n));
     }
   }

@@ -2,7 +2,9 @@
 
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string_view>
+#include <vector>
 
 #include "c_api_internal.h"
 #include "libmaps/libmaps.h"
@@ -51,6 +53,40 @@ int libmaps_lookup(const libmaps_map* map, const char* key, size_t key_len,
     *value = copy;
     if (value_len != nullptr) *value_len = (*found)->size();
     return LIBMAPS_OK;
+  });
+}
+
+int libmaps_lookup_each(const libmaps_map* map, const char* const* keys,
+                        const size_t* key_lens, size_t n, libmaps_each_fn fn, void* ctx,
+                        char** errmsg) noexcept {
+  return Guard(errmsg, [&]() -> int {
+    if (map == nullptr || fn == nullptr || (n > 0 && (keys == nullptr || key_lens == nullptr))) {
+      SetError(errmsg, "libmaps_lookup_each: null argument");
+      return LIBMAPS_ERR_CONFIG;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (keys[i] == nullptr && key_lens[i] > 0) {
+        SetError(errmsg, "libmaps_lookup_each: null key");
+        return LIBMAPS_ERR_CONFIG;
+      }
+    }
+    std::vector<std::string_view> views;
+    views.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      views.emplace_back(keys[i] == nullptr ? "" : keys[i], key_lens[i]);
+    }
+    int first_error = LIBMAPS_OK;
+    map->map->LookupEach(
+        views, [&](size_t i, const absl::StatusOr<std::optional<std::string_view>>& r) {
+          if (!r.ok()) {
+            int code = ToResult(r.status(), first_error == LIBMAPS_OK ? errmsg : nullptr);
+            if (first_error == LIBMAPS_OK) first_error = code;
+            return fn(ctx, i, code, nullptr, 0) != 0;
+          }
+          if (!r->has_value()) return fn(ctx, i, LIBMAPS_NOTFOUND, nullptr, 0) != 0;
+          return fn(ctx, i, LIBMAPS_OK, (*r)->data(), (*r)->size()) != 0;
+        });
+    return first_error;
   });
 }
 

@@ -12,6 +12,26 @@
 
 static int failures = 0;
 
+/* What libmaps_lookup_each hands its callback, key by key. */
+struct each_seen {
+  int calls;
+  int results[4];
+  int secret_ok; /* the value of key 0 compared, never printed */
+  int stop_after;
+};
+
+static int each_cb(void *ctx, size_t index, int result, const char *value,
+                   size_t value_len) {
+  struct each_seen *seen = ctx;
+  if (index < 4) seen->results[index] = result;
+  if (index == 0)
+    seen->secret_ok = value != NULL && value_len == 11 &&
+                      memcmp(value, "user:secret", 11) == 0;
+  if (result != 0 && value != NULL) seen->secret_ok = -1;
+  seen->calls++;
+  return seen->calls != seen->stop_after;
+}
+
 #define CHECK(cond)                                              \
   do {                                                           \
     if (!(cond)) {                                               \
@@ -61,6 +81,24 @@ int main(void) {
   CHECK(libmaps_lookup(map, "dup", 3, &value, NULL, NULL) == LIBMAPS_OK);
   CHECK(value != NULL && strcmp(value, "a") == 0);
   libmaps_free(value);
+
+  /* The safe batch: each key in order, found or not; the callback stops it. */
+  const char *keys[3] = {"[RELAY.example.jp]:587", "nope", "dup"};
+  size_t key_lens[3] = {22, 4, 3};
+  struct each_seen seen = {0, {-9, -9, -9, -9}, 0, 0};
+  CHECK(libmaps_lookup_each(map, keys, key_lens, 3, each_cb, &seen, &err) == LIBMAPS_OK);
+  CHECK(seen.calls == 3 && seen.secret_ok == 1);
+  CHECK(seen.results[0] == LIBMAPS_OK && seen.results[1] == LIBMAPS_NOTFOUND &&
+        seen.results[2] == LIBMAPS_OK);
+  struct each_seen stopped = {0, {-9, -9, -9, -9}, 0, 1};
+  CHECK(libmaps_lookup_each(map, keys, key_lens, 3, each_cb, &stopped, NULL) == LIBMAPS_OK);
+  CHECK(stopped.calls == 1);
+  CHECK(libmaps_lookup_each(map, NULL, key_lens, 3, each_cb, &seen, &err) ==
+        LIBMAPS_ERR_CONFIG);
+  CHECK(err != NULL && strstr(err, "null argument") != NULL);
+  libmaps_free(err);
+  err = NULL;
+  CHECK(libmaps_lookup_each(map, keys, key_lens, 0, each_cb, &seen, NULL) == LIBMAPS_OK);
   libmaps_close(map);
 
   /* A composite table (issue 14): unionmap: over inline: and static:. */

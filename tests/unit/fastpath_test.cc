@@ -15,17 +15,21 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <random>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -424,6 +428,146 @@ TEST(BigBuffer, GrowsKeepsAndZeroes) {
     EXPECT_EQ(b.size(), 300000u);
   }
 }
+
+
+// --- The cheaper checks and the batch stay safe under real writers --------
+//
+// Readers in the default mode (LockPolicy::kPerLookup: the quick meta-page
+// check, a full check at most once a second, LookupEach holding the shared
+// lock for at most HoldBound::kMaxHoldNs) loop over the table while a writer
+// changes it in turn with cmap's rebuild (a new file renamed into place),
+// real `postmap -i` (new keys, in place under flock(LOCK_EX)) and real
+// `postmap -d` (deletes). Every answer must be one that some version of the
+// table gives: a stable key always its value, a key that comes and goes
+// either missing or its one value; never another value, never an error.
+
+bool HavePostmap() { return std::system("command -v postmap >/dev/null 2>&1") == 0; }
+
+// Runs `postmap -c conf ARGS` with `input` on its standard input.
+int Postmap(const std::string& conf, const std::string& args, const std::string& input) {
+  std::string cmd = "postmap -c '" + conf + "' " + args + " 2>/dev/null";
+  FILE* p = ::popen(cmd.c_str(), "w");
+  if (p == nullptr) return -1;
+  std::fwrite(input.data(), 1, input.size(), p);
+  return ::pclose(p);
+}
+
+constexpr int kStable = 3000, kChurn = 300, kAdded = 300;
+std::string StableKey(int i) { return "stable-" + std::to_string(i) + ".example"; }
+std::string ChurnKey(int j) { return "churn-" + std::to_string(j) + ".example"; }
+std::string AddedKey(int j) { return "added-" + std::to_string(j) + ".example"; }
+
+// What any version of the table may answer for `key`: "=value" or "MISS".
+bool Allowed(const std::string& key, const std::string& answer) {
+  auto num = [&](std::string_view prefix) {
+    return key.substr(prefix.size(), key.find('.') - prefix.size());
+  };
+  if (key.rfind("stable-", 0) == 0) return answer == "=s-" + num("stable-");
+  if (key.rfind("churn-", 0) == 0) return answer == "MISS" || answer == "=r-" + num("churn-");
+  return answer == "MISS" || answer == "=n-" + num("added-");
+}
+
+class WriterSafetyTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(WriterSafetyTest, ReadersSeeOnlyVersionsOfTheTable) {
+  ASSERT_TRUE(HavePostmap()) << "postmap is missing: scripts/setup.sh installs Postfix";
+  Dir dir;
+  const std::string conf = dir / "conf";
+  ASSERT_EQ(::mkdir(conf.c_str(), 0755), 0);
+  WriteText(conf + "/main.cf", "compatibility_level = 3.6\n");
+  const std::string main_cf = conf + "/main.cf";
+  struct timespec old[2] = {{0, 0}, {0, 0}};  // no 2 s wait in postmap
+  ASSERT_EQ(::utimensat(AT_FDCWD, main_cf.c_str(), old, 0), 0);
+
+  const std::string src = dir / "t";
+  const std::string spec = GetParam() + ":" + src;
+  std::string base;
+  for (int i = 0; i < kStable; ++i) base += StableKey(i) + " s-" + std::to_string(i) + "\n";
+  for (int j = 0; j < kChurn; ++j) base += ChurnKey(j) + " r-" + std::to_string(j) + "\n";
+  WriteText(src, base);
+  Build(spec, src);
+  std::string added, deleted;
+  for (int j = 0; j < kAdded; ++j) added += AddedKey(j) + " n-" + std::to_string(j) + "\n";
+  for (int j = 0; j < kChurn; j += 2) deleted += ChurnKey(j) + "\n";
+  for (int j = 0; j < kAdded; j += 2) deleted += AddedKey(j) + "\n";
+
+  std::vector<std::string> keys;
+  for (int i = 0; i < kStable; i += 7) keys.push_back(StableKey(i));
+  for (int j = 0; j < kChurn; ++j) keys.push_back(ChurnKey(j));
+  for (int j = 0; j < kAdded; ++j) keys.push_back(AddedKey(j));
+  std::vector<std::string_view> views(keys.begin(), keys.end());
+
+  auto map = OpenMap(spec, OpenOptions{});  // the default: kPerLookup
+  ASSERT_TRUE(map.ok()) << map.status();
+  std::atomic<bool> done{false};
+  std::mutex mu;
+  std::vector<std::string> bad;
+  std::atomic<long> answers{0}, added_hits{0}, added_misses{0};
+  auto judge = [&](const std::string& key, const std::string& answer) {
+    ++answers;
+    if (key.rfind("added-", 0) == 0) ++(answer == "MISS" ? added_misses : added_hits);
+    if (!Allowed(key, answer)) {
+      std::lock_guard<std::mutex> l(mu);
+      if (bad.size() < 10) bad.push_back(key + " -> " + answer);
+    }
+  };
+  // One reader key by key (LookupInto), one in batches of 64 (LookupEach).
+  std::thread one([&] {
+    std::string value;
+    while (!done) {
+      for (const std::string& k : keys) {
+        absl::StatusOr<bool> found = (*map)->LookupInto(k, &value);
+        judge(k, !found.ok() ? "ERROR " + std::string(found.status().message())
+                             : *found ? "=" + value : "MISS");
+      }
+    }
+  });
+  std::thread batch([&] {
+    while (!done) {
+      for (size_t start = 0; start < views.size(); start += 64) {
+        auto part = std::span<const std::string_view>(views).subspan(
+            start, std::min<size_t>(64, views.size() - start));
+        (*map)->LookupEach(part, [&](size_t i, const absl::StatusOr<std::optional<std::string_view>>& r) {
+          judge(std::string(part[i]),
+                !r.ok() ? "ERROR " + std::string(r.status().message())
+                        : r->has_value() ? "=" + std::string(**r) : "MISS");
+          return true;
+        });
+      }
+    }
+  });
+  // The writer: rounds of rebuild, postmap -i, postmap -d, for 3 s at least.
+  int rounds = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (rounds < 3 || std::chrono::steady_clock::now() < until) {
+    Build(spec, src);  // cmap's rebuild: a new file renamed into place
+    EXPECT_EQ(Postmap(conf, "-i " + spec, added), 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // let readers see it
+    EXPECT_EQ(Postmap(conf, "-d - " + spec, deleted), 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ++rounds;
+  }
+  // Past the full check's interval, the last version is seen whole.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  done = true;
+  one.join();
+  batch.join();
+  for (const std::string& b : bad) ADD_FAILURE() << "an answer from no version: " << b;
+  EXPECT_TRUE(bad.empty());
+  // The readers did see the table change (the test can tell).
+  EXPECT_GT(added_hits.load(), 0);
+  EXPECT_GT(added_misses.load(), 0);
+  EXPECT_GT(answers.load(), 10000);
+  // The last version: odd added keys present, even ones deleted.
+  EXPECT_EQ(Answer((*map)->Lookup(AddedKey(1))), "=n-1");
+  EXPECT_EQ(Answer((*map)->Lookup(AddedKey(2))), "MISS");
+  EXPECT_EQ(Answer((*map)->Lookup(ChurnKey(2))), "MISS");
+  EXPECT_EQ(Answer((*map)->Lookup(ChurnKey(3))), "=r-3");
+  std::printf("%s: %d rounds, %ld answers checked\n", GetParam().c_str(), rounds,
+              answers.load());
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, WriterSafetyTest, ::testing::Values("hash", "lmdb"));
 
 }  // namespace
 }  // namespace libmaps

@@ -32,6 +32,7 @@ using ::libmaps::testing::Pairs;
 using ::libmaps::testing::ReadFileBytes;
 using ::libmaps::testing::TempDir;
 using ::libmaps::testing::WriteFileBytes;
+using ::testing::AnyOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -382,9 +383,14 @@ TEST_F(HashMapTest, SeesAFileReplacedByRename) {
   EXPECT_EQ(Get(**map, "key7"), "old7....");
   WriteFileBytes(name + ".db.tmp", BuildHashFile(NumberedPairs("new", 10), {}));
   fs::rename(name + ".db.tmp", name + ".db");
+  // The replaced file is whole: until the next full check of the file (at
+  // most a second away) a lookup may still read it; never anything else.
+  EXPECT_THAT(Get(**map, "key7"), AnyOf("old7....", "new7...."));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   EXPECT_EQ(Get(**map, "key7"), "new7....");
   // Removed altogether: the old (intact) file goes on serving.
   fs::remove(name + ".db");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   EXPECT_EQ(Get(**map, "key7"), "new7....");
 }
 

@@ -146,13 +146,17 @@ TEST_F(PublicApi, CSnapshotFlagDefersSeeingAReplacement) {
   EXPECT_EQ(lookup(per_lookup), "first");
   const auto replaced = std::chrono::steady_clock::now();
   build("second");
-  EXPECT_EQ(lookup(per_lookup), "second");
+  // A table replaced by rename is whole: the default mode too reads it until
+  // its next full check of the file (at most a second away).
+  const std::string seen_per_lookup = lookup(per_lookup);
+  EXPECT_TRUE(seen_per_lookup == "first" || seen_per_lookup == "second") << seen_per_lookup;
   const std::string seen = lookup(snapshot);
   if (std::chrono::steady_clock::now() - replaced < std::chrono::milliseconds(900)) {
     EXPECT_EQ(seen, "first");  // within the second: the snapshot as it was
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   EXPECT_EQ(lookup(snapshot), "second");
+  EXPECT_EQ(lookup(per_lookup), "second");
   libmaps_close(snapshot);
   libmaps_close(per_lookup);
 }

@@ -76,6 +76,35 @@ LIBMAPS_EXPORT int libmaps_lookup(const libmaps_map *map, const char *key,
                                   size_t *value_len,
                                   char **errmsg) LIBMAPS_NOEXCEPT;
 
+/* The safe batch: looks keys[0..n-1] (key_lens[i] bytes each) up in order,
+ * as libmaps_lookup would one by one, and calls
+ *     fn(ctx, i, result, value, value_len)
+ * right after key i's lookup: result is LIBMAPS_OK (value, value_len: the
+ * value; NOT NUL-terminated, valid only during the call: for hash:, btree:,
+ * lmdb: and cdb: it points into the mapped table, and it may be a password:
+ * copy what you keep, into memory you wipe), LIBMAPS_NOTFOUND (value NULL)
+ * or an error code (value NULL; the lookup of that key failed). fn returns
+ * nonzero to go on, 0 to stop.
+ *
+ * Under the default lock mode a hash: or lmdb: table takes
+ * Postfix's shared lock once for many keys instead of once per key, holding
+ * it for at most about 2 ms before it lets writers in (postmap, cmap -i) and
+ * takes it again: fn runs under the lock, so it must not block or take
+ * long. This is what MTAs, milters and policy daemons with more than one
+ * key to look up (an SMTP client's host, then next-hop probes; a policy
+ * request's client, helo and sender) should call.
+ *
+ * Returns LIBMAPS_OK when every key was looked up (found or not) or fn
+ * stopped; otherwise the first error a key met (its message in *errmsg),
+ * after fn has seen every key. LIBMAPS_ERR_CONFIG for null arguments. */
+typedef int (*libmaps_each_fn)(void *ctx, size_t index, int result,
+                               const char *value, size_t value_len);
+LIBMAPS_EXPORT int libmaps_lookup_each(const libmaps_map *map,
+                                       const char *const *keys,
+                                       const size_t *key_lens, size_t n,
+                                       libmaps_each_fn fn, void *ctx,
+                                       char **errmsg) LIBMAPS_NOEXCEPT;
+
 /* Closes the map; NULL is allowed. */
 LIBMAPS_EXPORT void libmaps_close(libmaps_map *map) LIBMAPS_NOEXCEPT;
 

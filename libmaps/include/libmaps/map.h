@@ -64,11 +64,18 @@ enum class LockPolicy {
   // Postfix's protocol, and the default. Every lookup holds the table's
   // shared lock, exactly as a Postfix daemon does: flock(LOCK_SH) on NAME.db,
   // a whole-file fcntl(F_RDLCK) on NAME.lmdb (with a read transaction of its
-  // own). hash: also checks under the lock, with fstat(), that the file is
-  // the one it opened, and opens it again when it was rewritten or replaced.
-  // Safe with every writer that locks: postmap rebuilding a table in place,
-  // postmap -d, cmap (postmap -i on lmdb: takes no lock at all; see
-  // docs/atomic-rebuilds.md). Costs two or three system calls per lookup.
+  // own). Under the lock, hash: compares the file's meta page (its first
+  // bytes, in the mapping) with the one it read at open: every locking
+  // writer that changes the table in place changes it, and a changed one
+  // sends the lookup to a full check (fstat, and the file opened again if
+  // it was rewritten). That full check, and the check for a file replaced
+  // by rename (lmdb: too), runs at most once a second, as Postfix's daemons
+  // check their tables by elapsed time: a lookup may read the replaced,
+  // intact file for up to a second after the rename. Safe with every writer
+  // that locks: postmap rebuilding a table in place, postmap -i / -d on
+  // hash:, cmap (postmap -i on lmdb: takes no lock at all; see
+  // docs/atomic-rebuilds.md). Costs two system calls per lookup, the lock
+  // and the unlock (tests/unit/fastpath_test.cc: WriterSafetyTest).
   //
   // The fcntl locks libmaps takes are open file description locks
   // (F_OFD_SETLKW): Postfix's process-associated fcntl locks and they
@@ -169,12 +176,14 @@ class LIBMAPS_EXPORT Map {
   // same order (an error for one key does not stop the others unless `fn`
   // says so).
   //
-  // Under LockPolicy::kPerLookup a hash: or lmdb: table takes its shared
-  // lock (and checks its file) once for the whole call instead of once per
-  // key, so every lookup is still made under the lock, but `fn` runs under
-  // it too and a writer waits for the whole call: keep `keys` short (cmap
-  // -q - passes at most 1024 keys at a time) and do no blocking I/O in
-  // `fn`. Other types and policies simply look each key up.
+  // The safe batch. Under LockPolicy::kPerLookup a hash: or lmdb:
+  // table takes its shared lock (and checks its file) once for many keys
+  // instead of once per key, so every lookup is still made under the lock
+  // at the price of a kSnapshot lookup; the lock is let go (and taken
+  // again, with the checks) after at most about 2 ms, between two keys, so
+  // a writer waits no longer than that. `fn` runs under the lock: do no
+  // blocking I/O in it. Other types and policies simply look each key up.
+  // C: libmaps_lookup_each().
   using LookupEachFn = std::function<bool(
       size_t index, const absl::StatusOr<std::optional<std::string_view>>& result)>;
   virtual void LookupEach(std::span<const std::string_view> keys,

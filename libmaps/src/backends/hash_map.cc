@@ -75,6 +75,29 @@ class Snapshot {
   const struct stat& stat_at_open() const { return st_; }
   bool read_failed() const { return mapping_->faults() != 0; }
 
+  // The quick check of a default-mode lookup, made under the shared lock
+  // between full checks (Check(), at most once a second): the bytes are a
+  // live mapping of the file and its meta page is as it was at open. Why
+  // that is enough against writers that take Postfix's lock (postmap
+  // rebuilding in place, postmap -i/-d, cmap -i/-d): all the reader keeps
+  // of the file besides the mapping is what the meta page says (bucket
+  // layout, last page), and every such writer leaves a meta page that
+  // differs when any of it changes: a rebuild gets a new file id (kMetaUid)
+  // and element count, an insertion or deletion changes the element count,
+  // a split the bucket fields and the last page. Everything else (pages,
+  // items, values) is read live from the shared mapping, under the lock, so
+  // it is the writer's finished work. The page states the hash reader
+  // caches (a bucket page's keys are sorted) stay true under those writers:
+  // libdb and cmap keep every sorted page (type 13) sorted. A replaced file
+  // (rename) is whole and unchanging; the full check moves to the new one.
+  // A copy read into memory (FileAccess::kReadIntoMemory, or no mmap) never
+  // shows the writer's work, so it always takes the full check.
+  bool QuickCheck() const {
+    return mapping_->is_mapped() &&
+           std::memcmp(mapping_->bytes().data(), meta_.data(), meta_.size()) == 0 &&
+           !read_failed();
+  }
+
   // The shared flock, held while any thread is inside the file.
   absl::Status LockShared() {
     std::lock_guard<std::mutex> guard(lock_mu_);
@@ -98,7 +121,8 @@ class Snapshot {
           absl::StrCat("stat database ", path_, ": ", ErrnoText(errno)));
     }
     if (read_failed() || now.st_size != st_.st_size ||
-        !SameTime(now.st_mtim, st_.st_mtim)) {
+        !SameTime(now.st_mtim, st_.st_mtim) ||
+        std::memcmp(mapping_->bytes().data(), meta_.data(), meta_.size()) != 0) {
       return State::kModified;
     }
     if (now.st_nlink == 0) return State::kReplaced;
@@ -112,6 +136,9 @@ class Snapshot {
   int fd_ = -1;
   struct stat st_;
   std::unique_ptr<MappedFile> mapping_;
+  // The start of the meta page as opened: the generic header, the bucket
+  // fields and spares of a hash file, the root of a btree file.
+  std::array<uint8_t, 256> meta_{};
   std::optional<Reader> reader_;
   std::mutex lock_mu_;
   int holders_ = 0;
@@ -163,6 +190,12 @@ absl::StatusOr<std::shared_ptr<Snapshot<Reader>>> Snapshot<Reader>::Open(
     return absl::Status(s.code(), what + std::string(s.message()));
   }
   snap->reader_.emplace(*std::move(reader));
+  // The reader accepted the file, so it holds a whole meta page (>= 512 bytes).
+  std::memcpy(snap->meta_.data(), snap->mapping_->bytes().data(), snap->meta_.size());
+  if (snap->read_failed()) {
+    return absl::UnavailableError(
+        absl::StrCat("read database ", path, ": the file shrank while it was opened"));
+  }
   FlockRetry(snap->fd_, LOCK_UN);
   return snap;
 }
@@ -290,7 +323,14 @@ class BdbMap final : public Map {
     // on the way out.
     ScopedWipe wipe_scratch(&scratch);
     using Result = absl::StatusOr<std::optional<std::string_view>>;
+    HoldBound hold;
     for (size_t i = 0; i < keys.size(); ++i) {
+      if (locked && hold.Expired()) {
+        // Held long enough (HoldBound::kMaxHoldNs): writers get their turn
+        // before the next key takes the lock again.
+        locked.reset();
+        snap.reset();
+      }
       if (!probe.Prepare(keys[i], fold_case_, utf8_, utf8_messages_, sink_, table_)) {
         if (!fn(i, Result(std::nullopt))) return;
         continue;
@@ -310,6 +350,7 @@ class BdbMap final : public Map {
           } else {
             locked.emplace(*std::move(acquired));
             snap = locked->get();
+            hold.Start();
           }
         }
       }
@@ -534,7 +575,11 @@ class BdbMap final : public Map {
   }
 
   // The current snapshot, locked and checked against the file; reopens the
-  // file when it was changed in place or replaced.
+  // file when it was changed in place or replaced. The full check (fstat:
+  // size, time, links; the meta page) runs at most once a second
+  // (timer_); lookups in between make the quick check. So a file replaced
+  // by rename is read, whole, for up to a second more, as a Postfix daemon
+  // reads it until it notices the change after a request.
   absl::StatusOr<LockedSnapshot> AcquireCurrent() const {
     for (int attempt = 0; attempt < 4; ++attempt) {
       std::shared_ptr<Snapshot> snap;
@@ -544,9 +589,15 @@ class BdbMap final : public Map {
       }
       if (absl::Status s = snap->LockShared(); !s.ok()) return s;
       LockedSnapshot locked(snap);
+      // kPerLookup: between full checks, the quick one (see QuickCheck): no
+      // system call besides the lock.
+      if (!snapshot_policy_ && !timer_.Due() && snap->QuickCheck()) return locked;
       absl::StatusOr<typename Snapshot::State> state = snap->Check();
       if (!state.ok()) return state.status();
-      if (*state == Snapshot::State::kCurrent) return locked;
+      if (*state == Snapshot::State::kCurrent) {
+        timer_.Checked();
+        return locked;
+      }
       locked.Release();
       absl::StatusOr<std::shared_ptr<Snapshot>> fresh = Snapshot::Open(path_, sink_);
       if (!fresh.ok()) {

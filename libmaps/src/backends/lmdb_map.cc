@@ -239,6 +239,7 @@ class LmdbMap final : public Map {
 
   ~LmdbMap() override {
     for (auto& slot : txn_cache_) delete slot.exchange(nullptr);
+    for (auto& slot : idle_txn_) delete slot.exchange(nullptr);
   }
 
   absl::StatusOr<std::optional<std::string>> Lookup(
@@ -266,8 +267,8 @@ class LmdbMap final : public Map {
       return found;
     }
     absl::StatusOr<bool> found = false;
-    absl::Status s = WithReadTxn([&](MDB_txn* txn) -> absl::Status {
-      found = Get(txn, env_->dbi, probe, &found_value);
+    absl::Status s = WithReadTxn([&](MDB_txn* txn, MDB_dbi dbi) -> absl::Status {
+      found = Get(txn, dbi, probe, &found_value);
       if (found.ok() && *found) value->assign(found_value);
       return absl::OkStatus();
     });
@@ -285,8 +286,13 @@ class LmdbMap final : public Map {
     ProbeKey probe;
     size_t i = 0;
     bool stopped = false;
-    auto each = [&](MDB_txn* txn, MDB_dbi dbi) {
+    HoldBound hold;
+    // Under kPerLookup, `bounded`: returns after HoldBound::kMaxHoldNs with
+    // keys left, so that the lock is let go between two keys.
+    auto each = [&](MDB_txn* txn, MDB_dbi dbi, bool bounded) {
+      hold.Start();
       for (; i < keys.size(); ++i) {
+        if (bounded && hold.Expired()) return;
         bool go_on;
         if (!probe.Prepare(keys[i], options_.fold_case, options_.utf8,
                            options_.utf8_messages, options_.diagnostics, table_)) {
@@ -308,16 +314,20 @@ class LmdbMap final : public Map {
     if (snapshot_policy_) {
       absl::StatusOr<CachedTxn*> cached = TakeTxn();
       if (cached.ok()) {
-        each((*cached)->txn, (*cached)->env->dbi);
+        each((*cached)->txn, (*cached)->env->dbi, false);
         ReturnTxn(*cached);
       } else {
         s = cached.status();
       }
     } else {
-      s = WithReadTxn([&](MDB_txn* txn) -> absl::Status {
-        each(txn, env_->dbi);
-        return absl::OkStatus();
-      });
+      // One read transaction under one shared lock per HoldBound: writers
+      // wait at most that long.
+      while (s.ok() && !stopped && i < keys.size()) {
+        s = WithReadTxn([&](MDB_txn* txn, MDB_dbi dbi) -> absl::Status {
+          each(txn, dbi, true);
+          return absl::OkStatus();
+        });
+      }
     }
     // A lock or transaction failure: each remaining key fails as Lookup()
     // would.
@@ -328,27 +338,9 @@ class LmdbMap final : public Map {
 
   absl::Status ForEach(const std::function<bool(std::string_view, std::string_view)>&
                            fn) const override {
-    if (snapshot_policy_) {
-      // The file a lookup would read now (a replacement, once seen), in a
-      // transaction of its own under F_RDLCK for the whole walk.
-      if (timer_.Due()) {
-        if (absl::Status s = Recheck(); !s.ok()) return s;
-      }
-      std::shared_ptr<LmdbEnv> env;
-      {
-        std::lock_guard<std::mutex> guard(env_mu_);
-        env = current_ ? current_ : env_;
-      }
-      SharedLockHolder lock(*env);
-      if (!lock.status().ok()) return lock.status();
-      MDB_txn* txn = nullptr;
-      int rc = mdb_txn_begin(env->env.get(), nullptr, MDB_RDONLY, &txn);
-      if (rc != 0) return ReadError(rc);
-      absl::Status s = Walk(txn, env->dbi, fn);
-      mdb_txn_abort(txn);
-      return s;
-    }
-    return WithReadTxn([&](MDB_txn* txn) { return Walk(txn, env_->dbi, fn); });
+    // The file a lookup would read now (a replacement, once seen), in one
+    // transaction under its shared lock for the whole walk.
+    return WithReadTxn([&](MDB_txn* txn, MDB_dbi dbi) { return Walk(txn, dbi, fn); });
   }
 
  private:
@@ -407,20 +399,58 @@ class LmdbMap final : public Map {
     return false;
   }
 
-  // Runs `fn` in a read transaction under the file's shared lock, adopting a
-  // map that another process grew (MDB_MAP_RESIZED).
+  // LockPolicy::kPerLookup: runs `fn(txn, dbi)` in a read transaction of
+  // the table's current file under that file's shared lock, adopting a map
+  // that another process grew (MDB_MAP_RESIZED). The transaction is begun
+  // under the lock, so it sees the last commit, and ended before the lock is
+  // released. It is not allocated per call: the thread's cache slot keeps
+  // one reset transaction (mdb_txn_reset), renewed here (mdb_txn_renew:
+  // with Postfix's MDB_NOLOCK, no system call and no allocation). As under
+  // kSnapshot, a file replaced by rename is noticed at the next check (at
+  // most a second after the last one: Recheck), not by an fstat per lookup;
+  // until then the old file, intact, answers.
   template <typename F>
   absl::Status WithReadTxn(F&& fn) const {
-    if (absl::Status s = env_->lock.Acquire(); !s.ok()) return s;
-    MDB_txn* txn = nullptr;
-    int rc = mdb_txn_begin(env_->env.get(), nullptr, MDB_RDONLY, &txn);
-    if (rc == MDB_MAP_RESIZED) {
-      mdb_env_set_mapsize(env_->env.get(), 0);
-      rc = mdb_txn_begin(env_->env.get(), nullptr, MDB_RDONLY, &txn);
+    if (timer_.Due()) {
+      if (absl::Status s = Recheck(); !s.ok()) return s;
     }
-    absl::Status s = rc == 0 ? fn(txn) : ReadError(rc);
-    if (txn != nullptr) mdb_txn_abort(txn);
-    env_->lock.Release();
+    const uint64_t generation = generation_.load(std::memory_order_acquire);
+    std::unique_ptr<CachedTxn> slot(
+        idle_txn_[Slot()].exchange(nullptr, std::memory_order_acquire));
+    if (slot == nullptr || slot->generation != generation) {
+      slot = std::make_unique<CachedTxn>();
+      {
+        std::lock_guard<std::mutex> guard(env_mu_);
+        slot->env = current_ ? current_ : env_;
+      }
+      slot->generation = generation;
+    }
+    LmdbEnv& env = *slot->env;
+    if (absl::Status s = env.lock.Acquire(); !s.ok()) return s;
+    int rc = MDB_BAD_TXN;
+    if (slot->txn != nullptr) {
+      rc = mdb_txn_renew(slot->txn);
+      if (rc != 0) {
+        mdb_txn_abort(slot->txn);
+        slot->txn = nullptr;
+      }
+    }
+    if (slot->txn == nullptr) {
+      rc = mdb_txn_begin(env.env.get(), nullptr, MDB_RDONLY, &slot->txn);
+      if (rc == MDB_MAP_RESIZED) {
+        mdb_env_set_mapsize(env.env.get(), 0);
+        rc = mdb_txn_begin(env.env.get(), nullptr, MDB_RDONLY, &slot->txn);
+      }
+      if (rc != 0) slot->txn = nullptr;
+    }
+    absl::Status s = rc == 0 ? fn(slot->txn, env.dbi) : ReadError(rc);
+    if (slot->txn != nullptr) mdb_txn_reset(slot->txn);
+    env.lock.Release();
+    CachedTxn* expected = nullptr;
+    if (idle_txn_[Slot()].compare_exchange_strong(expected, slot.get(),
+                                                  std::memory_order_release)) {
+      slot.release();
+    }
     return s;
   }
 
@@ -526,6 +556,8 @@ class LmdbMap final : public Map {
   mutable std::shared_ptr<LmdbEnv> current_;  // the file that replaced env_
   mutable std::atomic<uint64_t> generation_{1};
   mutable std::array<std::atomic<CachedTxn*>, kSlots> txn_cache_{};
+  // LockPolicy::kPerLookup: reset read transactions, one per slot.
+  mutable std::array<std::atomic<CachedTxn*>, kSlots> idle_txn_{};
 };
 
 // The bytes stored for a key or value under `nul`.
