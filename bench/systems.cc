@@ -351,11 +351,11 @@ std::unique_ptr<System> OpenSol(const DataSet& d) { return std::make_unique<SolS
 
 const std::vector<SystemInfo>& AllSystems() {
   static const std::vector<SystemInfo> systems = {
-      {"hash", "libmaps hash:, default options (flock LOCK_SH + fstat per lookup)",
+      {"hash", "libmaps hash:, default options (flock LOCK_SH + meta-page check per lookup)",
        &OpenHash, true},
       {"hash-snapshot", "libmaps hash:, LockPolicy::kSnapshot (no lock per lookup)",
        &OpenHashSnapshot, true},
-      {"lmdb", "libmaps lmdb:, default options (fcntl F_RDLCK + read txn per lookup)",
+      {"lmdb", "libmaps lmdb:, default options (fcntl F_RDLCK + renewed read txn per lookup)",
        &OpenLmdb, true},
       {"lmdb-snapshot",
        "libmaps lmdb:, LockPolicy::kSnapshot (no lock, read txn reused)",
