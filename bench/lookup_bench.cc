@@ -169,8 +169,10 @@ struct CallSystem {
 };
 constexpr CallSystem kCallSystems[] = {
     {"hash", "hash", LockPolicy::kPerLookup},
+    {"hash-strict", "hash", LockPolicy::kPerLookupStrict},
     {"hash-snapshot", "hash", LockPolicy::kSnapshot},
     {"lmdb", "lmdb", LockPolicy::kPerLookup},
+    {"lmdb-strict", "lmdb", LockPolicy::kPerLookupStrict},
     {"lmdb-snapshot", "lmdb", LockPolicy::kSnapshot},
     {"cdb", "cdb", LockPolicy::kPerLookup},
     {"btree", "btree", LockPolicy::kPerLookup},

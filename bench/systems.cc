@@ -80,6 +80,16 @@ std::unique_ptr<System> OpenLmdbSnapshot(const DataSet& d) {
   options.lock = LockPolicy::kSnapshot;
   return std::make_unique<LibmapsSystem>("lmdb:" + d.lmdb_name(), options);
 }
+std::unique_ptr<System> OpenHashStrict(const DataSet& d) {
+  OpenOptions options;
+  options.lock = LockPolicy::kPerLookupStrict;
+  return std::make_unique<LibmapsSystem>("hash:" + d.hash_name(), options);
+}
+std::unique_ptr<System> OpenLmdbStrict(const DataSet& d) {
+  OpenOptions options;
+  options.lock = LockPolicy::kPerLookupStrict;
+  return std::make_unique<LibmapsSystem>("lmdb:" + d.lmdb_name(), options);
+}
 std::unique_ptr<System> OpenLmdb(const DataSet& d) {
   return std::make_unique<LibmapsSystem>("lmdb:" + d.lmdb_name(), OpenOptions{});
 }
@@ -351,16 +361,24 @@ std::unique_ptr<System> OpenSol(const DataSet& d) { return std::make_unique<SolS
 
 const std::vector<SystemInfo>& AllSystems() {
   static const std::vector<SystemInfo> systems = {
-      {"hash", "libmaps hash:, default options (flock LOCK_SH + meta-page check per lookup)",
+      {"hash",
+       "libmaps hash:, default options (lingering flock LOCK_SH, meta-page check per lookup)",
        &OpenHash, true},
+      {"hash-strict",
+       "libmaps hash:, LockPolicy::kPerLookupStrict (flock LOCK_SH and LOCK_UN per lookup)",
+       &OpenHashStrict, true},
       {"hash-snapshot", "libmaps hash:, LockPolicy::kSnapshot (no lock per lookup)",
        &OpenHashSnapshot, true},
-      {"lmdb", "libmaps lmdb:, default options (fcntl F_RDLCK + renewed read txn per lookup)",
+      {"lmdb",
+       "libmaps lmdb:, default options (lingering fcntl F_RDLCK, renewed read txn per lookup)",
        &OpenLmdb, true},
+      {"lmdb-strict",
+       "libmaps lmdb:, LockPolicy::kPerLookupStrict (fcntl lock and unlock per lookup)",
+       &OpenLmdbStrict, true},
       {"lmdb-snapshot",
        "libmaps lmdb:, LockPolicy::kSnapshot (no lock, read txn reused)",
        &OpenLmdbSnapshot, true},
-      {"btree", "libmaps btree:, default options (flock LOCK_SH + fstat per lookup)",
+      {"btree", "libmaps btree:, default options (lingering flock LOCK_SH, meta check per lookup)",
        &OpenBtree, true},
       {"btree-snapshot", "libmaps btree:, LockPolicy::kSnapshot", &OpenBtreeSnapshot, true},
       {"libdb-btree", "Berkeley DB 5.3 DB->get on a DB_BTREE, cache holds the whole file",

@@ -15,14 +15,17 @@
 
 namespace libmaps::internal {
 
-// A malloc'ed, NUL-terminated copy of `s`, or nullptr when out of memory.
 // The OpenOptions of libmaps_open's LIBMAPS_OPEN_* flags.
 inline OpenOptions OptionsFromFlags(unsigned flags) {
   OpenOptions options;
   options.fold_case = (flags & LIBMAPS_OPEN_NO_FOLD) == 0;
   options.utf8 = (flags & LIBMAPS_OPEN_NO_UTF8) == 0;
   options.values_are_files = (flags & LIBMAPS_OPEN_VALUES_ARE_FILES) != 0;
-  if (flags & LIBMAPS_OPEN_SNAPSHOT) options.lock = LockPolicy::kSnapshot;
+  if (flags & LIBMAPS_OPEN_SNAPSHOT) {
+    options.lock = LockPolicy::kSnapshot;
+  } else if (flags & LIBMAPS_OPEN_NO_LINGER) {
+    options.lock = LockPolicy::kPerLookupStrict;
+  }
   if (flags & LIBMAPS_OPEN_DUP_REPLACE) {
     options.duplicates = DuplicatePolicy::kReplace;
   } else if (flags & LIBMAPS_OPEN_DUP_WARN) {
@@ -31,6 +34,7 @@ inline OpenOptions OptionsFromFlags(unsigned flags) {
   return options;
 }
 
+// A malloc'ed, NUL-terminated copy of `s`, or nullptr when out of memory.
 inline char* CopyToC(std::string_view s) {
   char* p = static_cast<char*>(std::malloc(s.size() + 1));
   if (p != nullptr) {

@@ -107,6 +107,10 @@ class ProbeKey {
   size_t size_ = 0;
 };
 
+// Whether a map opened with `policy` keeps its shared lock for a moment
+// after a lookup (LingeringLock).
+inline bool Lingers(LockPolicy policy) { return policy == LockPolicy::kPerLookup; }
+
 // When a LockPolicy::kSnapshot map next looks at its file: at most once per
 // kInterval, judged by CLOCK_MONOTONIC_COARSE (read from the vDSO: a few
 // nanoseconds, no system call). Thread-safe; two threads may both find a

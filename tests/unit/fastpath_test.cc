@@ -11,12 +11,20 @@
 //     with big items, prefix keys and keys without NULs;
 //   * RecordSet (the builders' record store) keeps unique keys through
 //     inserts, replacements and erasures;
-//   * the texthash: table keeps source order, duplicates policies and -F.
+//   * the texthash: table keeps source order, duplicates policies and -F;
+//   * the lingering shared lock of LockPolicy::kPerLookup (hash:, btree:,
+//     lmdb:) outlives a lookup only for a moment, goes at once on close,
+//     never under kPerLookupStrict, lets a waiting writer in while lookups
+//     keep coming, and works in a child after fork();
+//   * readers in the default mode see only versions of the table while cmap
+//     rebuilds it and real postmap -i / -d change it (WriterSafetyTest).
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +32,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -38,6 +47,7 @@
 #include "backends/texthash_map.h"
 #include "format/bdb_hash_reader.h"
 #include "format/bdb_hash_writer.h"
+#include "libmaps/libmaps.h"
 #include "libmaps/map.h"
 #include "libmaps/map_builder.h"
 #include "mapped_file.h"
@@ -429,6 +439,220 @@ TEST(BigBuffer, GrowsKeepsAndZeroes) {
   }
 }
 
+
+// --- The lingering lock (LockPolicy::kPerLookup) ---------------------------
+//
+// A writer's view of the table file: can it take the exclusive lock
+// Postfix's writers take (flock on NAME.db; an F_WRLCK on NAME.lmdb, an OFD
+// lock here, which conflicts with every other open file description's lock,
+// also in this process)?
+class WriterLock {
+ public:
+  WriterLock(const std::string& type, const std::string& name)
+      : lmdb_(type == "lmdb"),
+        fd_(::open((name + (lmdb_ ? ".lmdb" : ".db")).c_str(), O_RDWR | O_CLOEXEC)) {}
+  ~WriterLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool ok() const { return fd_ >= 0; }
+  // Takes the exclusive lock (`wait`: blocking); true when taken.
+  bool Take(bool wait) {
+    if (!lmdb_) return ::flock(fd_, LOCK_EX | (wait ? 0 : LOCK_NB)) == 0;
+    struct flock fl = {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    return ::fcntl(fd_, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) == 0;
+  }
+  void Let() {
+    if (!lmdb_) {
+      ::flock(fd_, LOCK_UN);
+      return;
+    }
+    struct flock fl = {};
+    fl.l_type = F_UNLCK;
+    fl.l_whence = SEEK_SET;
+    ::fcntl(fd_, F_OFD_SETLK, &fl);
+  }
+
+ private:
+  bool lmdb_;
+  int fd_;
+};
+
+// Polls (without blocking) until the exclusive lock can be taken; how long
+// that took in ms, or -1 after `limit`.
+double MsUntilFree(WriterLock& w, std::chrono::milliseconds limit) {
+  const auto start = std::chrono::steady_clock::now();
+  while (!w.Take(false)) {
+    if (std::chrono::steady_clock::now() - start > limit) return -1;
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  w.Let();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+class LingeringLockTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    src_ = dir_ / "t";
+    WriteText(src_, Source(200));
+    Build(GetParam() + ":" + src_, src_);
+  }
+  std::string Spec() const { return GetParam() + ":" + src_; }
+  Dir dir_;
+  std::string src_;
+};
+
+TEST_P(LingeringLockTest, LingersForAMomentAndGoesOnItsOwn) {
+  auto map = OpenMap(Spec(), OpenOptions{});
+  ASSERT_TRUE(map.ok()) << map.status();
+  WriterLock writer(GetParam(), src_);
+  ASSERT_TRUE(writer.ok());
+  // Right after a lookup the lock is still held (nearly always: the reaper
+  // lets it go 1 ms after the lookup, so a test thread descheduled for that
+  // long finds it free; hence 20 tries).
+  int held = 0;
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(Answer((*map)->Lookup("[smtp-0.example.net]:587")), "=user0:secret0");
+    if (writer.Take(false)) {
+      writer.Let();
+      continue;
+    }
+    ++held;
+    // ... and it goes without another lookup or a close (the reaper).
+    const double ms = MsUntilFree(writer, std::chrono::milliseconds(3000));
+    EXPECT_GE(ms, 0) << "the lock was never let go";
+    EXPECT_LT(ms, 1000);
+  }
+  EXPECT_GT(held, 0) << "the lock never lingered after a lookup";
+  // Closing the map lets it go at once.
+  ASSERT_EQ(Answer((*map)->Lookup("[smtp-7919.example.net]:587")), "=user1:secret1");
+  map->reset();
+  EXPECT_TRUE(writer.Take(false));
+}
+
+TEST_P(LingeringLockTest, StrictPolicyNeverLingers) {
+  auto map = OpenMap(Spec(), Options(LockPolicy::kPerLookupStrict));
+  ASSERT_TRUE(map.ok()) << map.status();
+  WriterLock writer(GetParam(), src_);
+  ASSERT_TRUE(writer.ok());
+  EXPECT_TRUE(writer.Take(false));  // not after the open either
+  writer.Let();
+  std::vector<std::string_view> keys = {"[smtp-0.example.net]:587", "nothing"};
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(Answer((*map)->Lookup("[smtp-0.example.net]:587")), "=user0:secret0");
+    EXPECT_TRUE(writer.Take(false));
+    writer.Let();
+    int n = 0;
+    (*map)->LookupEach(keys,
+                       [&](size_t, const absl::StatusOr<std::optional<std::string_view>>& r) {
+                         EXPECT_TRUE(r.ok());
+                         ++n;
+                         return true;
+                       });
+    EXPECT_EQ(n, 2);
+    EXPECT_TRUE(writer.Take(false));
+    writer.Let();
+  }
+  // The C API's flag for it.
+  libmaps_map* c_map = nullptr;
+  ASSERT_EQ(libmaps_open(Spec().c_str(), LIBMAPS_OPEN_NO_LINGER, &c_map, nullptr), LIBMAPS_OK);
+  for (int i = 0; i < 20; ++i) {
+    char* value = nullptr;
+    const char* key = "[smtp-0.example.net]:587";
+    ASSERT_EQ(libmaps_lookup(c_map, key, std::strlen(key), &value, nullptr, nullptr),
+              LIBMAPS_OK);
+    EXPECT_STREQ(value, "user0:secret0");
+    libmaps_free(value);
+    EXPECT_TRUE(writer.Take(false));
+    writer.Let();
+  }
+  libmaps_close(c_map);
+}
+
+TEST_P(LingeringLockTest, AWaitingWriterGetsInWhileLookupsGoOn) {
+  auto map = OpenMap(Spec(), OpenOptions{});
+  ASSERT_TRUE(map.ok()) << map.status();
+  std::atomic<bool> done{false};
+  std::atomic<long> lookups{0};
+  std::atomic<int> errors{0};
+  // Two busy readers: one key by key (LookupInto) ...
+  std::thread reader([&] {
+    std::string value;
+    while (!done) {
+      absl::StatusOr<bool> found = (*map)->LookupInto("[smtp-0.example.net]:587", &value);
+      if (!found.ok() || !*found || value != "user0:secret0") ++errors;
+      ++lookups;
+    }
+  });
+  // ... and one in batches (LookupEach), which lets the lock go the same way.
+  std::thread batcher([&] {
+    std::vector<std::string_view> keys(64, "[smtp-7919.example.net]:587");
+    while (!done) {
+      (*map)->LookupEach(keys,
+                         [&](size_t, const absl::StatusOr<std::optional<std::string_view>>& r) {
+                           if (!r.ok() || !r->has_value() || **r != "user1:secret1") ++errors;
+                           ++lookups;
+                           return true;
+                         });
+    }
+  });
+  while (lookups < 1000) std::this_thread::yield();
+  // A blocking writer, five times; it must get in while the reader runs.
+  // The reader stops after the writer is done, or after 10 s if the writer
+  // is starved, which fails the test without hanging it.
+  std::atomic<int> entered{0};
+  std::thread writer_thread([&] {
+    WriterLock writer(GetParam(), src_);
+    for (int i = 0; i < 5; ++i) {
+      if (!writer.Take(true)) return;
+      if (!done) ++entered;
+      writer.Let();
+    }
+  });
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (entered < 5 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const int got_in = entered;
+  done = true;
+  reader.join();
+  batcher.join();
+  writer_thread.join();
+  EXPECT_EQ(got_in, 5) << "a writer got in only " << got_in << " of 5 times in 10 s";
+  EXPECT_EQ(errors, 0);
+  EXPECT_GT(lookups.load(), 1000);
+}
+
+TEST_P(LingeringLockTest, AChildAfterForkLooksUpAndLetsGo) {
+  auto map = OpenMap(Spec(), OpenOptions{});
+  ASSERT_TRUE(map.ok()) << map.status();
+  ASSERT_EQ(Answer((*map)->Lookup("[smtp-0.example.net]:587")), "=user0:secret0");
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // The parent's lock is not the child's: the child takes it itself, and
+    // its own reaper (a thread of the child's) lets it go.
+    int status = 0;
+    for (int i = 0; i < 100; ++i) {
+      if (Answer((*map)->Lookup("[smtp-7919.example.net]:587")) != "=user1:secret1") status = 1;
+    }
+    WriterLock writer(GetParam(), src_);
+    if (MsUntilFree(writer, std::chrono::milliseconds(3000)) < 0) status |= 2;
+    std::_Exit(status);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: a wrong answer in the child; 2: its lock never went";
+  // The parent goes on as before.
+  EXPECT_EQ(Answer((*map)->Lookup("[smtp-7919.example.net]:587")), "=user1:secret1");
+  WriterLock writer(GetParam(), src_);
+  EXPECT_GE(MsUntilFree(writer, std::chrono::milliseconds(3000)), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, LingeringLockTest, ::testing::Values("hash", "btree", "lmdb"));
 
 // --- The cheaper checks and the batch stay safe under real writers --------
 //

@@ -56,6 +56,11 @@ typedef enum libmaps_result {
  * not): see LockPolicy::kSnapshot in libmaps/map.h. Answers may be up to
  * about a second old. */
 #define LIBMAPS_OPEN_SNAPSHOT 0x20u
+/* The default keeps a hash:/btree:/lmdb: table's shared lock for up to 1 ms
+ * after a lookup (a library thread lets it go), so that a burst of lookups
+ * locks once; this flag takes and lets go of it in every lookup instead, as
+ * Postfix does, with no thread: see LockPolicy::kPerLookupStrict. */
+#define LIBMAPS_OPEN_NO_LINGER 0x40u
 
 typedef struct libmaps_map libmaps_map; /* opaque */
 

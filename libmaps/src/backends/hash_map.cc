@@ -23,6 +23,7 @@
 #include "format/bdb_btree_reader.h"
 #include "format/bdb_hash_reader.h"
 #include "libmaps/text.h"
+#include "lingering_lock.h"
 #include "lookup_key.h"
 #include "mapped_file.h"
 #include "string_view_compat.h"
@@ -64,8 +65,10 @@ class Snapshot {
 
   // Opens `path` under a shared lock. Diagnostics about a file that is not a
   // hash database go to `sink`.
+  // `linger`: see LingeringLock.
   static absl::StatusOr<std::shared_ptr<Snapshot>> Open(const std::string& path,
-                                                        const DiagnosticSink& sink);
+                                                        const DiagnosticSink& sink,
+                                                        bool linger);
 
   const Reader& reader() const { return *reader_; }
   // Before many lookups: the whole file in the page tables at once.
@@ -98,20 +101,11 @@ class Snapshot {
            !read_failed();
   }
 
-  // The shared flock, held while any thread is inside the file.
-  absl::Status LockShared() {
-    std::lock_guard<std::mutex> guard(lock_mu_);
-    if (holders_ == 0 && FlockRetry(fd_, LOCK_SH) != 0) {
-      return absl::UnavailableError(
-          absl::StrCat("lock database ", path_, ": ", ErrnoText(errno)));
-    }
-    ++holders_;
-    return absl::OkStatus();
-  }
-  void UnlockShared() {
-    std::lock_guard<std::mutex> guard(lock_mu_);
-    if (--holders_ == 0) FlockRetry(fd_, LOCK_UN);
-  }
+  // The shared flock, held while any thread is inside the file, and for a
+  // moment after (see LingeringLock) unless the map was opened with
+  // LockPolicy::kSnapshot or kPerLookupStrict.
+  absl::Status LockShared() { return lock_.Acquire(); }
+  void UnlockShared() { lock_.Release(); }
 
   // Compares the file with what was mapped. Call with the lock held.
   absl::StatusOr<State> Check() const {
@@ -130,7 +124,17 @@ class Snapshot {
   }
 
  private:
-  explicit Snapshot(std::string path) : path_(std::move(path)) {}
+  Snapshot(std::string path, bool linger)
+      : path_(std::move(path)),
+        lock_(
+            [this](bool take) -> absl::Status {
+              if (FlockRetry(fd_, take ? LOCK_SH : LOCK_UN) == 0 || !take) {
+                return absl::OkStatus();
+              }
+              return absl::UnavailableError(
+                  absl::StrCat("lock database ", path_, ": ", ErrnoText(errno)));
+            },
+            linger) {}
 
   std::string path_;
   int fd_ = -1;
@@ -140,15 +144,16 @@ class Snapshot {
   // fields and spares of a hash file, the root of a btree file.
   std::array<uint8_t, 256> meta_{};
   std::optional<Reader> reader_;
-  std::mutex lock_mu_;
-  int holders_ = 0;
+  LingeringLock lock_;
   std::once_flag populated_;
 };
 
 template <typename Reader>
 absl::StatusOr<std::shared_ptr<Snapshot<Reader>>> Snapshot<Reader>::Open(
-    const std::string& path, const DiagnosticSink& sink) {
-  std::shared_ptr<Snapshot> snap(new Snapshot(path));
+    const std::string& path, const DiagnosticSink& sink, bool linger) {
+  std::shared_ptr<Snapshot> snap(new Snapshot(path, linger));
+  // The reaper's pointer keeps the whole snapshot (and its descriptor) alive.
+  snap->lock_.SetSelf(std::shared_ptr<LingeringLock>(snap, &snap->lock_));
   const std::string what = absl::StrCat("open database ", path, ": ");
   snap->fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (snap->fd_ < 0) {
@@ -156,10 +161,7 @@ absl::StatusOr<std::shared_ptr<Snapshot<Reader>>> Snapshot<Reader>::Open(
     if (err == ENOENT) return absl::NotFoundError(what + ErrnoText(err));
     return absl::UnavailableError(what + ErrnoText(err));
   }
-  if (FlockRetry(snap->fd_, LOCK_SH) != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("lock database ", path, ": ", ErrnoText(errno)));
-  }
+  if (absl::Status s = snap->lock_.Acquire(); !s.ok()) return s;
   // The lock is dropped with the descriptor on every error return below.
   if (::fstat(snap->fd_, &snap->st_) != 0) {
     return absl::UnavailableError(what + ErrnoText(errno));
@@ -196,7 +198,8 @@ absl::StatusOr<std::shared_ptr<Snapshot<Reader>>> Snapshot<Reader>::Open(
     return absl::UnavailableError(
         absl::StrCat("read database ", path, ": the file shrank while it was opened"));
   }
-  FlockRetry(snap->fd_, LOCK_UN);
+  // Lingers: the first lookup, if it comes soon, finds the lock still held.
+  snap->lock_.Release();
   return snap;
 }
 
@@ -257,7 +260,12 @@ class BdbMap final : public Map {
                                                         : kTryWithNul | kTryWithoutNul),
         table_(std::string(type) + ":" + path_),
         snapshot_policy_(options.lock == LockPolicy::kSnapshot),
-        snapshot_(std::move(snapshot)) {}
+        lock_(options.lock),
+        snapshot_(std::move(snapshot)) {
+    // The snapshot was just opened and checked under the lock: the first
+    // full check is due a second from now, not at the first lookup.
+    timer_.Checked();
+  }
 
   void WarnIfOlderThanSource() const {
     struct stat source;
@@ -599,7 +607,7 @@ class BdbMap final : public Map {
         return locked;
       }
       locked.Release();
-      absl::StatusOr<std::shared_ptr<Snapshot>> fresh = Snapshot::Open(path_, sink_);
+      absl::StatusOr<std::shared_ptr<Snapshot>> fresh = Snapshot::Open(path_, sink_, Lingers(lock_));
       if (!fresh.ok()) {
         // A replaced file whose replacement cannot be opened: the old one is
         // still whole, and Postfix would go on reading it too.
@@ -625,6 +633,7 @@ class BdbMap final : public Map {
   mutable std::atomic<int> nul_flags_;
   const std::string table_;  // "TYPE:NAME.db", for messages
   const bool snapshot_policy_;
+  const LockPolicy lock_;
   mutable RecheckTimer timer_;
   mutable std::mutex mu_;
   mutable std::shared_ptr<Snapshot> snapshot_;
@@ -635,7 +644,7 @@ absl::StatusOr<std::unique_ptr<Map>> OpenBdbMap(std::string_view type, std::stri
                                                 const OpenOptions& options) {
   std::string map_name(name);
   absl::StatusOr<std::shared_ptr<Snapshot<Reader>>> snapshot =
-      Snapshot<Reader>::Open(map_name + ".db", options.diagnostics);
+      Snapshot<Reader>::Open(map_name + ".db", options.diagnostics, Lingers(options.lock));
   if (!snapshot.ok()) return snapshot.status();
   auto map = std::make_unique<BdbMap<Reader>>(type, std::move(map_name), options,
                                               *std::move(snapshot));

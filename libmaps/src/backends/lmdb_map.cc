@@ -22,6 +22,7 @@
 #include "file_util.h"
 #include "format/lmdb_reader.h"
 #include "libmaps/text.h"
+#include "lingering_lock.h"
 #include "lookup_key.h"
 #include "record_set.h"
 #include "string_view_compat.h"
@@ -137,51 +138,19 @@ absl::Status CheckLmdbFile(const std::string& path) {
   return absl::OkStatus();
 }
 
-// Serialises the process's fcntl lock on one file between threads: fcntl
-// locks belong to the process, so the first reader in takes F_RDLCK and the
-// last one out releases it.
-class SharedFileLock {
- public:
-  SharedFileLock() = default;
-  void Init(int fd, std::string path) {
-    fd_ = fd;
-    path_ = std::move(path);
-  }
-  absl::Status Acquire() {
-    std::lock_guard<std::mutex> guard(mu_);
-    if (holders_++ == 0) {
-      absl::Status s = LockWholeFile(fd_, F_RDLCK, path_);
-      if (!s.ok()) {
-        --holders_;
-        return s;
-      }
-    }
-    return absl::OkStatus();
-  }
-  void Release() {
-    std::lock_guard<std::mutex> guard(mu_);
-    if (--holders_ == 0) (void)LockWholeFile(fd_, F_UNLCK, path_);
-  }
-
- private:
-  int fd_ = -1;
-  std::string path_;
-  std::mutex mu_;
-  int holders_ = 0;
-};
-
 // An open environment: what a lookup reads.
 struct LmdbEnv {
   EnvPtr env;
   MDB_dbi dbi = 0;
   int fd = -1;  // the environment's descriptor of NAME.lmdb (fcntl locks)
-  // F_RDLCK on `fd`, shared by every thread and map that reads this
-  // environment (one open file description, so one lock to count).
-  SharedFileLock lock;
+  // F_RDLCK (an open file description lock) on `fd`, shared by every thread
+  // that reads this environment: the first in takes it, and it lingers
+  // after the last one leaves (LingeringLock) unless `linger` was false.
+  std::unique_ptr<LingeringLock> lock;
 };
 
 // Opens NAME.lmdb for reading, with the checks and errors of OpenLmdbMap.
-absl::StatusOr<std::shared_ptr<LmdbEnv>> OpenReadEnv(const std::string& path) {
+absl::StatusOr<std::shared_ptr<LmdbEnv>> OpenReadEnv(const std::string& path, bool linger) {
   struct stat st;
   if (::stat(path.c_str(), &st) < 0) {
     std::string message =
@@ -209,7 +178,12 @@ absl::StatusOr<std::shared_ptr<LmdbEnv>> OpenReadEnv(const std::string& path) {
   if ((rc = mdb_env_get_fd(env->get(), &result->fd)) != 0) {
     return absl::InternalError(LmdbError(rc));
   }
-  result->lock.Init(result->fd, path);
+  const int fd = result->fd;
+  result->lock = std::make_unique<LingeringLock>(
+      [fd, path](bool take) { return LockWholeFile(fd, take ? F_RDLCK : F_UNLCK, path); },
+      linger);
+  // The reaper's pointer keeps the environment (and its descriptor) alive.
+  result->lock->SetSelf(std::shared_ptr<LingeringLock>(result, result->lock.get()));
   result->env = *std::move(env);
   return result;
 }
@@ -235,7 +209,11 @@ class LmdbMap final : public Map {
         path_(this->name() + ".lmdb"),
         snapshot_policy_(options.lock == LockPolicy::kSnapshot),
         env_(std::move(env)),
-        probe_(options.nul) {}
+        probe_(options.nul) {
+    // The file was just opened: the first check for a replacement is due a
+    // second from now, not at the first lookup.
+    timer_.Checked();
+  }
 
   ~LmdbMap() override {
     for (auto& slot : txn_cache_) delete slot.exchange(nullptr);
@@ -426,7 +404,7 @@ class LmdbMap final : public Map {
       slot->generation = generation;
     }
     LmdbEnv& env = *slot->env;
-    if (absl::Status s = env.lock.Acquire(); !s.ok()) return s;
+    if (absl::Status s = env.lock->Acquire(); !s.ok()) return s;
     int rc = MDB_BAD_TXN;
     if (slot->txn != nullptr) {
       rc = mdb_txn_renew(slot->txn);
@@ -445,7 +423,7 @@ class LmdbMap final : public Map {
     }
     absl::Status s = rc == 0 ? fn(slot->txn, env.dbi) : ReadError(rc);
     if (slot->txn != nullptr) mdb_txn_reset(slot->txn);
-    env.lock.Release();
+    env.lock->Release();
     CachedTxn* expected = nullptr;
     if (idle_txn_[Slot()].compare_exchange_strong(expected, slot.get(),
                                                   std::memory_order_release)) {
@@ -507,7 +485,7 @@ class LmdbMap final : public Map {
     }
     struct stat st;
     if (::fstat(env->fd, &st) == 0 && st.st_nlink == 0) {
-      absl::StatusOr<std::shared_ptr<LmdbEnv>> fresh = OpenReadEnv(path_);
+      absl::StatusOr<std::shared_ptr<LmdbEnv>> fresh = OpenReadEnv(path_, Lingers(options_.lock));
       // If the replacement cannot be opened, the old file is still whole.
       if (fresh.ok()) {
         std::lock_guard<std::mutex> env_guard(env_mu_);
@@ -530,9 +508,9 @@ class LmdbMap final : public Map {
   // Holds an environment's shared lock while it lives.
   class SharedLockHolder {
    public:
-    explicit SharedLockHolder(LmdbEnv& env) : env_(env), status_(env.lock.Acquire()) {}
+    explicit SharedLockHolder(LmdbEnv& env) : env_(env), status_(env.lock->Acquire()) {}
     ~SharedLockHolder() {
-      if (status_.ok()) env_.lock.Release();
+      if (status_.ok()) env_.lock->Release();
     }
     const absl::Status& status() const { return status_; }
 
@@ -1133,7 +1111,7 @@ class LmdbUpdaterHandle final : public MapUpdater {
 absl::StatusOr<std::unique_ptr<Map>> OpenLmdbMap(std::string_view name,
                                                  const OpenOptions& options) {
   absl::StatusOr<std::shared_ptr<LmdbEnv>> env =
-      OpenReadEnv(std::string(name) + ".lmdb");
+      OpenReadEnv(std::string(name) + ".lmdb", Lingers(options.lock));
   if (!env.ok()) return env.status();
   return std::make_unique<LmdbMap>(std::string(name), options, *std::move(env));
 }
