@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <new>
 #include <condition_variable>
 #include <thread>
 #include <utility>
@@ -48,6 +49,10 @@ class Reaper {
                      // The parent's thread does not exist here; the weak
                      // pointers are the parent's business too.
                      r.running_ = false;
+                     // The parent's thread may have been waiting on cv_: in
+                     // the child its state would block the next notify for
+                     // ever. A fresh one (the old one is left as it is).
+                     new (&r.cv_) std::condition_variable;
                      r.pending_.clear();
                      r.wake_at_ = 0;
                      r.mu_.unlock();
@@ -177,6 +182,13 @@ void LingeringLock::Release() {
       return;
     }
   }
+  (void)lock_(false);
+  held_ = false;
+}
+
+void LingeringLock::ReleaseNow() {
+  std::lock_guard<std::mutex> guard(mu_);
+  if (holders_ > 0 || !HeldHere()) return;
   (void)lock_(false);
   held_ = false;
 }

@@ -65,6 +65,11 @@ class LingeringLock {
   // One holder fewer; the lock lingers (or, without lingering, goes now).
   void Release();
 
+  // Lets a lingering lock go now (nobody holds it): when its map closes, so
+  // that the close lets writers in at once even while the reaper happens to
+  // hold a reference to the owner.
+  void ReleaseNow();
+
   // For the reaper: lets the lock go if nobody holds it and it has lingered
   // long enough. Returns when to look again (CLOCK_MONOTONIC ns), or 0 when
   // there is nothing more to do (let go, or not held).

@@ -48,6 +48,48 @@ bool SameTime(const timespec& a, const timespec& b) {
   return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
 }
 
+// Pages read with pread for one cold lookup (BdbHashReader::PageSource):
+// a table opened for one or a few lookups (a process per delivery) would
+// otherwise take a page fault on its mapping for every page it reads, which
+// costs several times a read here (docs/benchmarks.md). Wiped when done: a
+// page may hold a password.
+class PreadPages final : public BdbHashReader::PageSource {
+ public:
+  PreadPages(int fd, uint32_t page_size) : fd_(fd), page_size_(page_size) {}
+  ~PreadPages() override {
+    for (auto& [pgno, bytes] : pages_) ::explicit_bzero(bytes.get(), page_size_);
+  }
+  const uint8_t* Page(uint32_t pgno) const override {
+    for (const auto& [n, bytes] : pages_) {
+      if (n == pgno) return bytes.get();
+    }
+    std::unique_ptr<uint8_t[]> bytes(new uint8_t[page_size_]);
+    size_t got = 0;
+    const off_t at = static_cast<off_t>(pgno) * page_size_;
+    while (got < page_size_) {
+      ssize_t n = ::pread(fd_, bytes.get() + got, page_size_ - got, at + static_cast<off_t>(got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    if (got < page_size_) {
+      // Past the end (the file shrank: a writer that ignores the lock) or
+      // unreadable: zeros, as a mapping that faulted reads.
+      std::memset(bytes.get() + got, 0, page_size_ - got);
+      failed_ = true;
+    }
+    pages_.emplace_back(pgno, std::move(bytes));
+    return pages_.back().second.get();
+  }
+  bool failed() const { return failed_; }
+
+ private:
+  const int fd_;
+  const uint32_t page_size_;
+  mutable std::vector<std::pair<uint32_t, std::unique_ptr<uint8_t[]>>> pages_;
+  mutable bool failed_ = false;
+};
+
 // One open file description of the .db file, its mapping and the reader over
 // it: a consistent view of the file as it was when it was opened.
 template <typename Reader>
@@ -96,16 +138,29 @@ class Snapshot {
   // A copy read into memory (FileAccess::kReadIntoMemory, or no mmap) never
   // shows the writer's work, so it always takes the full check.
   bool QuickCheck() const {
-    return mapping_->is_mapped() &&
-           std::memcmp(mapping_->bytes().data(), meta_.data(), meta_.size()) == 0 &&
-           !read_failed();
+    return mapping_->is_mapped() && MetaAsOpened() && !read_failed();
   }
+
+  // Cold lookups: the first kColdLookups lookups of a mapped hash: file
+  // read their pages with pread (PreadPages) instead of through the
+  // mapping, and the checks read the meta page so too; so a table opened
+  // for a lookup or two takes no page fault at all. Later lookups use the
+  // mapping, where a page costs a fault once and nothing after.
+  static constexpr int kColdLookups = 8;
+  bool TakeCold() {
+    if (cold_left_.load(std::memory_order_relaxed) <= 0) return false;
+    return cold_left_.fetch_sub(1, std::memory_order_relaxed) > 0;
+  }
+  int fd() const { return fd_; }
 
   // The shared flock, held while any thread is inside the file, and for a
   // moment after (see LingeringLock) unless the map was opened with
   // LockPolicy::kSnapshot or kPerLookupStrict.
-  absl::Status LockShared() { return lock_.Acquire(); }
+  // `*fresh` (if given): whether the lock was taken now rather than still
+  // held from before (see LingeringLock::Acquire).
+  absl::Status LockShared(bool* fresh = nullptr) { return lock_.Acquire(fresh); }
   void UnlockShared() { lock_.Release(); }
+  void ReleaseLingering() { lock_.ReleaseNow(); }
 
   // Compares the file with what was mapped. Call with the lock held.
   absl::StatusOr<State> Check() const {
@@ -115,8 +170,7 @@ class Snapshot {
           absl::StrCat("stat database ", path_, ": ", ErrnoText(errno)));
     }
     if (read_failed() || now.st_size != st_.st_size ||
-        !SameTime(now.st_mtim, st_.st_mtim) ||
-        std::memcmp(mapping_->bytes().data(), meta_.data(), meta_.size()) != 0) {
+        !SameTime(now.st_mtim, st_.st_mtim) || !MetaAsOpened()) {
       return State::kModified;
     }
     if (now.st_nlink == 0) return State::kReplaced;
@@ -124,6 +178,17 @@ class Snapshot {
   }
 
  private:
+  // The meta page's first bytes are still those read at open: read with
+  // pread while lookups are cold, else through the mapping.
+  bool MetaAsOpened() const {
+    if (cold_left_.load(std::memory_order_relaxed) > 0) {
+      std::array<uint8_t, sizeof(meta_)> now;
+      return ::pread(fd_, now.data(), now.size(), 0) == static_cast<ssize_t>(now.size()) &&
+             now == meta_;
+    }
+    return std::memcmp(mapping_->bytes().data(), meta_.data(), meta_.size()) == 0;
+  }
+
   Snapshot(std::string path, bool linger)
       : path_(std::move(path)),
         lock_(
@@ -145,6 +210,7 @@ class Snapshot {
   std::array<uint8_t, 256> meta_{};
   std::optional<Reader> reader_;
   LingeringLock lock_;
+  std::atomic<int> cold_left_{0};
   std::once_flag populated_;
 };
 
@@ -176,7 +242,23 @@ absl::StatusOr<std::shared_ptr<Snapshot<Reader>>> Snapshot<Reader>::Open(
       snap->fd_, static_cast<uint64_t>(snap->st_.st_size), path);
   if (!mapping.ok()) return mapping.status();
   snap->mapping_ = *std::move(mapping);
-  absl::StatusOr<Reader> reader = Reader::Open(snap->mapping_->bytes());
+  // The meta page read with pread: for a hash: file, neither the reader
+  // nor the checks touch the mapping until a lookup that is no longer cold
+  // (see TakeCold).
+  std::array<uint8_t, 512> meta_bytes{};
+  ssize_t meta_got;
+  do {
+    meta_got = ::pread(snap->fd_, meta_bytes.data(), meta_bytes.size(), 0);
+  } while (meta_got < 0 && errno == EINTR);
+  if (meta_got < 0) return absl::UnavailableError(what + ErrnoText(errno));
+  const std::span<const uint8_t> meta(meta_bytes.data(), static_cast<size_t>(meta_got));
+  absl::StatusOr<Reader> reader = absl::InternalError("unreached");
+  if constexpr (std::is_same_v<Reader, BdbHashReader>) {
+    reader = Reader::Open(snap->mapping_->bytes(), meta);
+    if (snap->mapping_->is_mapped()) snap->cold_left_.store(kColdLookups);
+  } else {
+    reader = Reader::Open(snap->mapping_->bytes());
+  }
   if (snap->read_failed()) {
     return absl::UnavailableError(
         absl::StrCat("read database ", path, ": the file shrank while it was opened"));
@@ -193,7 +275,7 @@ absl::StatusOr<std::shared_ptr<Snapshot<Reader>>> Snapshot<Reader>::Open(
   }
   snap->reader_.emplace(*std::move(reader));
   // The reader accepted the file, so it holds a whole meta page (>= 512 bytes).
-  std::memcpy(snap->meta_.data(), snap->mapping_->bytes().data(), snap->meta_.size());
+  std::memcpy(snap->meta_.data(), meta_bytes.data(), snap->meta_.size());
   if (snap->read_failed()) {
     return absl::UnavailableError(
         absl::StrCat("read database ", path, ": the file shrank while it was opened"));
@@ -267,6 +349,11 @@ class BdbMap final : public Map {
     timer_.Checked();
   }
 
+  ~BdbMap() override {
+    // Closing lets writers in at once (see LingeringLock::ReleaseNow).
+    snapshot_->ReleaseLingering();
+  }
+
   void WarnIfOlderThanSource() const {
     struct stat source;
     if (::stat(name().c_str(), &source) != 0) return;
@@ -294,7 +381,7 @@ class BdbMap final : public Map {
     if (snapshot_policy_ && !timer_.Due()) {
       // LockPolicy::kSnapshot between checks: no lock, no system call.
       std::shared_ptr<Snapshot> snap = Current();
-      absl::StatusOr<bool> found = Probe(*snap, probe, &scratch, &found_value);
+      absl::StatusOr<bool> found = Probe(snap->reader(), probe, &scratch, &found_value);
       // Copied before the check: a read of the mapping that fails (the
       // file shrank) must be seen, and the copy is a read.
       if (found.ok() && *found) value->assign(found_value);
@@ -304,11 +391,26 @@ class BdbMap final : public Map {
     absl::StatusOr<LockedSnapshot> locked = AcquireCurrent();
     if (!locked.ok()) return locked.status();
     if (snapshot_policy_) timer_.Checked();
-    absl::StatusOr<bool> found = Probe(**locked, probe, &scratch, &found_value);
-    // Copied while the lock is held (an in-place writer may change the page
-    // as soon as it is released) and before the check of the reads.
-    if (found.ok() && *found) value->assign(found_value);
-    if ((*locked)->read_failed()) return Vanished();
+    absl::StatusOr<bool> found = false;
+    bool read_failed = false;
+    if constexpr (kHashed) {
+      if ((*locked)->TakeCold()) {
+        // A cold lookup (see Snapshot::TakeCold): its pages by pread.
+        const PreadPages pages((*locked)->fd(), (*locked)->reader().page_size());
+        found = Probe((*locked)->reader().WithPages(&pages), probe, &scratch, &found_value);
+        if (found.ok() && *found) value->assign(found_value);
+        read_failed = pages.failed();
+      } else {
+        found = Probe((*locked)->reader(), probe, &scratch, &found_value);
+        if (found.ok() && *found) value->assign(found_value);
+      }
+    } else {
+      found = Probe((*locked)->reader(), probe, &scratch, &found_value);
+      // Copied while the lock is held (an in-place writer may change the
+      // page as soon as it is released) and before the check of the reads.
+      if (found.ok() && *found) value->assign(found_value);
+    }
+    if (read_failed || (*locked)->read_failed()) return Vanished();
     locked->Release();
     return Finish(key, found, *value);
   }
@@ -368,10 +470,10 @@ class BdbMap final : public Map {
         Prefetch(*snap, keys, i, &ahead);
         const typename Ahead::Entry& mine = ahead.at(i);
         found = mine.valid && mine.key == probe.without_nul()
-                    ? Probe(*snap, probe, &scratch, &value, &mine.hash, mine.style)
-                    : Probe(*snap, probe, &scratch, &value);
+                    ? Probe(snap->reader(), probe, &scratch, &value, &mine.hash, mine.style)
+                    : Probe(snap->reader(), probe, &scratch, &value);
       } else {
-        found = Probe(*snap, probe, &scratch, &value);
+        found = Probe(snap->reader(), probe, &scratch, &value);
       }
       if (snap->read_failed()) {
         // The file shrank under us (a writer that ignores the lock): what
@@ -474,10 +576,9 @@ class BdbMap final : public Map {
   // mapped file, or of `*scratch` for a value spread over several pages.
   // `hint`, if given, is the KeyHash() of the key in the NUL style
   // `hint_style` (computed ahead by a batch).
-  absl::StatusOr<bool> Probe(const Snapshot& snap, const ProbeKey& key,
+  absl::StatusOr<bool> Probe(const Reader& reader, const ProbeKey& key,
                              std::string* scratch, std::string_view* value,
                              const uint32_t* hint = nullptr, int hint_style = 0) const {
-    const Reader& reader = snap.reader();
     const int flags = nul_flags_.load(std::memory_order_acquire);
     for (int style : {kTryWithNul, kTryWithoutNul}) {
       if ((flags & style) == 0) continue;
@@ -595,11 +696,15 @@ class BdbMap final : public Map {
         std::lock_guard<std::mutex> guard(mu_);
         snap = snapshot_;
       }
-      if (absl::Status s = snap->LockShared(); !s.ok()) return s;
+      bool lock_taken = true;
+      if (absl::Status s = snap->LockShared(&lock_taken); !s.ok()) return s;
       LockedSnapshot locked(snap);
       // kPerLookup: between full checks, the quick one (see QuickCheck): no
-      // system call besides the lock.
-      if (!snapshot_policy_ && !timer_.Due() && snap->QuickCheck()) return locked;
+      // system call besides the lock; none at all while the lock has been
+      // held since the last lookup (no writer that locks can have come in).
+      if (!snapshot_policy_ && !timer_.Due() && (!lock_taken || snap->QuickCheck())) {
+        return locked;
+      }
       absl::StatusOr<typename Snapshot::State> state = snap->Check();
       if (!state.ok()) return state.status();
       if (*state == Snapshot::State::kCurrent) {

@@ -218,6 +218,9 @@ class LmdbMap final : public Map {
   ~LmdbMap() override {
     for (auto& slot : txn_cache_) delete slot.exchange(nullptr);
     for (auto& slot : idle_txn_) delete slot.exchange(nullptr);
+    // Closing lets writers in at once (see LingeringLock::ReleaseNow).
+    env_->lock->ReleaseNow();
+    if (current_) current_->lock->ReleaseNow();
   }
 
   absl::StatusOr<std::optional<std::string>> Lookup(

@@ -132,13 +132,21 @@ inline int CompareKeys(std::span<const uint8_t> a, std::span<const uint8_t> b) {
 }  // namespace
 
 absl::StatusOr<BdbHashReader> BdbHashReader::Open(std::span<const uint8_t> file) {
+  return Open(file, file.first(std::min<size_t>(file.size(), b::kMetaSize)));
+}
+
+absl::StatusOr<BdbHashReader> BdbHashReader::Open(std::span<const uint8_t> file,
+                                                  std::span<const uint8_t> meta) {
   if (file.empty()) return absl::InvalidArgumentError("the file is empty");
   if (file.size() < b::kMetaSize) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the file has ", file.size(),
         " bytes, too few for a Berkeley DB meta page"));
   }
-  const uint8_t* magic = file.data() + b::kMetaMagic;
+  if (meta.size() < b::kMetaSize) {
+    return absl::UnavailableError("the meta page could not be read whole");
+  }
+  const uint8_t* magic = meta.data() + b::kMetaMagic;
   bool big_endian;
   if (b::LoadLe32(magic) == b::kHashMagic) {
     big_endian = false;
@@ -153,8 +161,8 @@ absl::StatusOr<BdbHashReader> BdbHashReader::Open(std::span<const uint8_t> file)
       }
     }
     // Berkeley DB 1.x (dbopen) hash files have their magic at offset 0.
-    if (b::LoadLe32(file.data()) == b::kHashMagic ||
-        b::LoadBe32(file.data()) == b::kHashMagic) {
+    if (b::LoadLe32(meta.data()) == b::kHashMagic ||
+        b::LoadBe32(meta.data()) == b::kHashMagic) {
       return absl::InvalidArgumentError(
           "a Berkeley DB 1.x hash file: that format is not supported");
     }
@@ -162,14 +170,13 @@ absl::StatusOr<BdbHashReader> BdbHashReader::Open(std::span<const uint8_t> file)
         "not a Berkeley DB hash file (no hash magic number at offset 12)");
   }
   BdbHashReader reader(file, b::ByteOrder(big_endian));
-  if (absl::Status s = reader.ParseMeta(); !s.ok()) return s;
+  if (absl::Status s = reader.ParseMeta(meta.data()); !s.ok()) return s;
   reader.page_state_ = std::shared_ptr<std::atomic<uint64_t>[]>(
       new std::atomic<uint64_t>[reader.page_count() / 32 + 1]());
   return reader;
 }
 
-absl::Status BdbHashReader::ParseMeta() {
-  const uint8_t* meta = file_.data();
+absl::Status BdbHashReader::ParseMeta(const uint8_t* meta) {
   auto u32 = [&](size_t off) { return order_.U32(meta + off); };
 
   version_ = u32(b::kMetaVersion);
@@ -217,7 +224,7 @@ absl::Status BdbHashReader::ParseMeta() {
   checksums_ = (meta_flags & b::kMetaFlagChecksum) != 0;
   overhead_ = checksums_ ? b::kPageOverheadChecksum : b::kPageOverheadPlain;
   if (checksums_ &&
-      b::PageChecksum(file_.first(b::kMetaSize), /*is_meta=*/true) !=
+      b::PageChecksum(std::span<const uint8_t>(meta, b::kMetaSize), /*is_meta=*/true) !=
           u32(b::kMetaChecksum)) {
     return PageError(0, "checksum mismatch");
   }

@@ -82,6 +82,32 @@ class BdbHashReader {
   //                        whose size is shorter than the meta page says
   [[nodiscard]] static absl::StatusOr<BdbHashReader> Open(
       std::span<const uint8_t> file);
+  // The same, with the meta page's bytes (at least its first kMetaSize, or
+  // the whole file if shorter) taken from `meta`, a copy read with pread:
+  // `file` (a mapping) is then not touched until a lookup reads a page.
+  [[nodiscard]] static absl::StatusOr<BdbHashReader> Open(
+      std::span<const uint8_t> file, std::span<const uint8_t> meta);
+
+  // Where a reader made WithPages() gets its pages instead of the file's
+  // span: e.g. pages read with pread into buffers (a table opened for one
+  // or a few lookups, where a page fault on the mapping costs more than a
+  // read). Page() returns page `pgno`'s page_size() bytes, valid for as
+  // long as the source lives; a page that cannot be read comes back as
+  // zeros (a never-written page, which lookups pass over), and the source
+  // itself remembers the failure for its owner to report, as MappedFile
+  // does for a mapping that faulted. Used by one thread at a time.
+  class PageSource {
+   public:
+    virtual ~PageSource() = default;
+    virtual const uint8_t* Page(uint32_t pgno) const = 0;
+  };
+  // A copy of this reader that reads its pages from `*source` (which must
+  // outlive the copy) instead of the file's span.
+  [[nodiscard]] BdbHashReader WithPages(const PageSource* source) const {
+    BdbHashReader copy = *this;
+    copy.source_ = source;
+    return copy;
+  }
 
   // Returns the stored data for the stored key `key` (exact bytes; the
   // caller adds Postfix's NUL if it wants it), std::nullopt if the key is
@@ -174,9 +200,10 @@ class BdbHashReader {
   BdbHashReader(std::span<const uint8_t> file, bdb::ByteOrder order)
       : file_(file), order_(order) {}
 
-  absl::Status ParseMeta();
+  absl::Status ParseMeta(const uint8_t* meta);
   // The page bytes of `pgno`. REQUIRES: pgno < page_count().
   const uint8_t* PageAt(uint32_t pgno) const {
+    if (source_ != nullptr) [[unlikely]] return source_->Page(pgno);
     return file_.data() + size_t{pgno} * page_size_;
   }
   absl::StatusOr<uint32_t> BucketPage(uint32_t bucket) const;
@@ -223,6 +250,7 @@ class BdbHashReader {
   std::shared_ptr<std::atomic<uint64_t>[]> page_state_;
 
   std::span<const uint8_t> file_;
+  const PageSource* source_ = nullptr;  // see WithPages()
   bdb::ByteOrder order_;
   uint32_t version_ = 0;
   uint32_t page_size_ = 0;
