@@ -654,12 +654,16 @@ BdbHashReader::FastResult BdbHashReader::FastFind(std::span<const uint8_t> key,
       // libdb's order is total: see CompareKeys)? Equal neighbours (two
       // copies of a key) count as unsorted: a scan finds the first.
       state = kPageSorted;
+      // The previous key as read (not read again: a writer that ignores the
+      // lock may zero the page between two reads).
+      std::span<const uint8_t> before;
       for (uint32_t j = 0; j < pairs; ++j) {
         const std::span<const uint8_t> item = key_item(j);
         if (item.empty() || item[0] != b::kItemKeyData) return FastResult::kSlow;
-        if (j > 0 && CompareKeys(key_item(j - 1).subspan(1), item.subspan(1)) >= 0) {
+        if (j > 0 && CompareKeys(before.subspan(1), item.subspan(1)) >= 0) {
           state = kPageUnsorted;
         }
+        before = item;
       }
       SetPageState(static_cast<uint32_t>(pgno), state);
     }
