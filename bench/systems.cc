@@ -67,39 +67,35 @@ class LibmapsSystem final : public System {
   std::unique_ptr<Map> map_;
 };
 
+// libmaps' map `spec` opened with lock policy `lock`.
+std::unique_ptr<System> OpenLibmaps(const std::string& spec, LockPolicy lock) {
+  OpenOptions options;
+  options.lock = lock;
+  return std::make_unique<LibmapsSystem>(spec, options);
+}
 std::unique_ptr<System> OpenHash(const DataSet& d) {
-  return std::make_unique<LibmapsSystem>("hash:" + d.hash_name(), OpenOptions{});
+  return OpenLibmaps("hash:" + d.hash_name(), LockPolicy::kPerLookup);
 }
 std::unique_ptr<System> OpenHashSnapshot(const DataSet& d) {
-  OpenOptions options;
-  options.lock = LockPolicy::kSnapshot;
-  return std::make_unique<LibmapsSystem>("hash:" + d.hash_name(), options);
-}
-std::unique_ptr<System> OpenLmdbSnapshot(const DataSet& d) {
-  OpenOptions options;
-  options.lock = LockPolicy::kSnapshot;
-  return std::make_unique<LibmapsSystem>("lmdb:" + d.lmdb_name(), options);
+  return OpenLibmaps("hash:" + d.hash_name(), LockPolicy::kSnapshot);
 }
 std::unique_ptr<System> OpenHashStrict(const DataSet& d) {
-  OpenOptions options;
-  options.lock = LockPolicy::kPerLookupStrict;
-  return std::make_unique<LibmapsSystem>("hash:" + d.hash_name(), options);
-}
-std::unique_ptr<System> OpenLmdbStrict(const DataSet& d) {
-  OpenOptions options;
-  options.lock = LockPolicy::kPerLookupStrict;
-  return std::make_unique<LibmapsSystem>("lmdb:" + d.lmdb_name(), options);
+  return OpenLibmaps("hash:" + d.hash_name(), LockPolicy::kPerLookupStrict);
 }
 std::unique_ptr<System> OpenLmdb(const DataSet& d) {
-  return std::make_unique<LibmapsSystem>("lmdb:" + d.lmdb_name(), OpenOptions{});
+  return OpenLibmaps("lmdb:" + d.lmdb_name(), LockPolicy::kPerLookup);
+}
+std::unique_ptr<System> OpenLmdbSnapshot(const DataSet& d) {
+  return OpenLibmaps("lmdb:" + d.lmdb_name(), LockPolicy::kSnapshot);
+}
+std::unique_ptr<System> OpenLmdbStrict(const DataSet& d) {
+  return OpenLibmaps("lmdb:" + d.lmdb_name(), LockPolicy::kPerLookupStrict);
 }
 std::unique_ptr<System> OpenBtree(const DataSet& d) {
-  return std::make_unique<LibmapsSystem>("btree:" + d.btree_name(), OpenOptions{});
+  return OpenLibmaps("btree:" + d.btree_name(), LockPolicy::kPerLookup);
 }
 std::unique_ptr<System> OpenBtreeSnapshot(const DataSet& d) {
-  OpenOptions options;
-  options.lock = LockPolicy::kSnapshot;
-  return std::make_unique<LibmapsSystem>("btree:" + d.btree_name(), options);
+  return OpenLibmaps("btree:" + d.btree_name(), LockPolicy::kSnapshot);
 }
 std::unique_ptr<System> OpenCdb(const DataSet& d) {
   return std::make_unique<LibmapsSystem>("cdb:" + d.source, OpenOptions{});

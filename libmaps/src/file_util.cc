@@ -82,6 +82,18 @@ absl::Status LockWholeFile(int fd, short type, std::string_view path) {
   return absl::OkStatus();
 }
 
+ssize_t PreadFull(int fd, void* buf, size_t n, off_t at) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = ::pread(fd, static_cast<char*>(buf) + got, n - got, at + static_cast<off_t>(got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return -1;
+    if (r == 0) break;
+    got += static_cast<size_t>(r);
+  }
+  return static_cast<ssize_t>(got);
+}
+
 int FlockRetry(int fd, int op) {
   int rc;
   do {

@@ -53,6 +53,11 @@ class UniqueFd {
 // Errors name `path`: "lock database PATH: ...".
 [[nodiscard]] absl::Status LockWholeFile(int fd, short type, std::string_view path);
 
+// pread(2) of `n` bytes at `at`, continued after short reads and retried
+// when a signal interrupts it. Returns the bytes read (fewer than `n` only
+// at the end of the file) or -1 (errno says why).
+ssize_t PreadFull(int fd, void* buf, size_t n, off_t at);
+
 // flock(2) (Postfix's lock on .db files), retried when a signal interrupts
 // it. Returns flock's result; errno tells why on -1.
 int FlockRetry(int fd, int op);

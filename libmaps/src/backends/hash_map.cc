@@ -64,14 +64,8 @@ class PreadPages final : public BdbHashReader::PageSource {
       if (n == pgno) return bytes.get();
     }
     std::unique_ptr<uint8_t[]> bytes(new uint8_t[page_size_]);
-    size_t got = 0;
-    const off_t at = static_cast<off_t>(pgno) * page_size_;
-    while (got < page_size_) {
-      ssize_t n = ::pread(fd_, bytes.get() + got, page_size_ - got, at + static_cast<off_t>(got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      got += static_cast<size_t>(n);
-    }
+    const ssize_t read = PreadFull(fd_, bytes.get(), page_size_, off_t{pgno} * page_size_);
+    const size_t got = read < 0 ? 0 : static_cast<size_t>(read);
     if (got < page_size_) {
       // Past the end (the file shrank: a writer that ignores the lock) or
       // unreadable: zeros, as a mapping that faulted reads.
@@ -183,7 +177,7 @@ class Snapshot {
   bool MetaAsOpened() const {
     if (cold_left_.load(std::memory_order_relaxed) > 0) {
       std::array<uint8_t, sizeof(meta_)> now;
-      return ::pread(fd_, now.data(), now.size(), 0) == static_cast<ssize_t>(now.size()) &&
+      return PreadFull(fd_, now.data(), now.size(), 0) == static_cast<ssize_t>(now.size()) &&
              now == meta_;
     }
     return std::memcmp(mapping_->bytes().data(), meta_.data(), meta_.size()) == 0;
@@ -246,10 +240,7 @@ absl::StatusOr<std::shared_ptr<Snapshot<Reader>>> Snapshot<Reader>::Open(
   // nor the checks touch the mapping until a lookup that is no longer cold
   // (see TakeCold).
   std::array<uint8_t, 512> meta_bytes{};
-  ssize_t meta_got;
-  do {
-    meta_got = ::pread(snap->fd_, meta_bytes.data(), meta_bytes.size(), 0);
-  } while (meta_got < 0 && errno == EINTR);
+  const ssize_t meta_got = PreadFull(snap->fd_, meta_bytes.data(), meta_bytes.size(), 0);
   if (meta_got < 0) return absl::UnavailableError(what + ErrnoText(errno));
   const std::span<const uint8_t> meta(meta_bytes.data(), static_cast<size_t>(meta_got));
   absl::StatusOr<Reader> reader = absl::InternalError("unreached");
@@ -391,26 +382,22 @@ class BdbMap final : public Map {
     absl::StatusOr<LockedSnapshot> locked = AcquireCurrent();
     if (!locked.ok()) return locked.status();
     if (snapshot_policy_) timer_.Checked();
-    absl::StatusOr<bool> found = false;
-    bool read_failed = false;
+    const Reader* reader = &(*locked)->reader();
+    std::optional<PreadPages> pages;
+    std::optional<Reader> cold;
     if constexpr (kHashed) {
       if ((*locked)->TakeCold()) {
         // A cold lookup (see Snapshot::TakeCold): its pages by pread.
-        const PreadPages pages((*locked)->fd(), (*locked)->reader().page_size());
-        found = Probe((*locked)->reader().WithPages(&pages), probe, &scratch, &found_value);
-        if (found.ok() && *found) value->assign(found_value);
-        read_failed = pages.failed();
-      } else {
-        found = Probe((*locked)->reader(), probe, &scratch, &found_value);
-        if (found.ok() && *found) value->assign(found_value);
+        pages.emplace((*locked)->fd(), reader->page_size());
+        reader = &cold.emplace(reader->WithPages(&*pages));
       }
-    } else {
-      found = Probe((*locked)->reader(), probe, &scratch, &found_value);
-      // Copied while the lock is held (an in-place writer may change the
-      // page as soon as it is released) and before the check of the reads.
-      if (found.ok() && *found) value->assign(found_value);
     }
-    if (read_failed || (*locked)->read_failed()) return Vanished();
+    absl::StatusOr<bool> found = Probe(*reader, probe, &scratch, &found_value);
+    // Copied while the lock is held (an in-place writer may change the page
+    // as soon as it is released), while the pages read for it live, and
+    // before the check of the reads.
+    if (found.ok() && *found) value->assign(found_value);
+    if ((pages && pages->failed()) || (*locked)->read_failed()) return Vanished();
     locked->Release();
     return Finish(key, found, *value);
   }
