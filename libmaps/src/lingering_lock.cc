@@ -35,7 +35,11 @@ class Reaper {
   bool Add(std::weak_ptr<LingeringLock> lock, int64_t due) {
     std::lock_guard<std::mutex> guard(mu_);
     if (!running_ && !Start()) return false;
-    pending_.push_back(std::move(lock));
+    try {
+      pending_.push_back(std::move(lock));
+    } catch (const std::bad_alloc&) {
+      return false;  // out of memory: the caller lets the lock go now
+    }
     if (due < wake_at_) cv_.notify_one();
     return true;
   }
