@@ -793,5 +793,47 @@ TEST_P(WriterSafetyTest, ReadersSeeOnlyVersionsOfTheTable) {
 
 INSTANTIATE_TEST_SUITE_P(Types, WriterSafetyTest, ::testing::Values("hash", "lmdb"));
 
+// `postmap -i lmdb:` commits a transaction per key and takes no lock at all
+// (postfix-semantics 5.4), and with Postfix's MDB_NOLOCK liblmdb keeps no
+// table of readers: the pages of a reader's snapshot are rewritten from the
+// third commit after it on. Here the writer runs while LookupEach's `fn`
+// holds the value, deterministically (the loop above meets it only now and
+// then): 400 commits of keys beside the one looked up, so its leaf page is
+// copied away and reused. What `fn` was handed must not change under it.
+TEST(LmdbUnlockedWriter, AValueHandedOutStaysWhileTheWriterCommits) {
+  ASSERT_TRUE(HavePostmap()) << "postmap is missing: scripts/setup.sh installs Postfix";
+  Dir dir;
+  const std::string conf = dir / "conf";
+  ASSERT_EQ(::mkdir(conf.c_str(), 0755), 0);
+  WriteText(conf + "/main.cf", "compatibility_level = 3.6\n");
+  const std::string main_cf = conf + "/main.cf";
+  struct timespec old[2] = {{0, 0}, {0, 0}};  // no 2 s wait in postmap
+  ASSERT_EQ(::utimensat(AT_FDCWD, main_cf.c_str(), old, 0), 0);
+  const std::string src = dir / "t";
+  std::string base, added;
+  for (int i = 0; i < 400; ++i) base += "key-" + std::to_string(1000 + i) + " v-" + std::to_string(i) + "\n";
+  for (int i = 0; i < 400; ++i) added += "key-" + std::to_string(1000 + i) + "x n-" + std::to_string(i) + "\n";
+  WriteText(src, base);
+  Build("lmdb:" + src, src);
+  auto map = OpenMap("lmdb:" + src, OpenOptions{});
+  ASSERT_TRUE(map.ok()) << map.status();
+  const std::string_view keys[] = {"key-1200"};
+  int calls = 0, writer_status = -1;
+  std::string before, after;
+  (*map)->LookupEach(keys, [&](size_t, const absl::StatusOr<std::optional<std::string_view>>& r) {
+    ++calls;
+    if (!r.ok() || !r->has_value()) return false;
+    before.assign(**r);
+    writer_status = Postmap(conf, "-i lmdb:" + src, added);  // 400 commits
+    after.assign(**r);
+    return true;
+  });
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(writer_status, 0);
+  EXPECT_EQ(before, "v-200");
+  EXPECT_EQ(after, before) << "the value changed while the caller held it";
+  EXPECT_EQ(Answer((*map)->Lookup("key-1200x")), "=n-200");  // the writer did write
+}
+
 }  // namespace
 }  // namespace libmaps

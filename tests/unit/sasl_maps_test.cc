@@ -193,7 +193,10 @@ std::string MappedFileHolding(const void* p) {
 // From the table's bytes to the caller without a copy: LookupEach() hands
 // out the value as a view of the mapped table file (the credential call
 // copies it from there straight into its locked slot), for one key or
-// several, under both lock policies.
+// several, under both lock policies. Except lmdb: under the per-lookup
+// policy: `postmap -i` rewrites its pages without any lock, so the value
+// comes as a copy in a buffer that is wiped (fastpath_test's
+// LmdbUnlockedWriter), never in a file mapping.
 TEST_F(SaslMapsTest, LookupEachValuesAreViewsOfTheTableFile) {
   for (const char* type : {"hash", "btree", "cdb", "lmdb"}) {
     auto builder = NewMapBuilder(std::string(type) + ":" + Path(type), BuildOptions{});
@@ -222,8 +225,10 @@ TEST_F(SaslMapsTest, LookupEachValuesAreViewsOfTheTableFile) {
               EXPECT_TRUE(r.ok() && r->has_value()) << type;
               if (!r.ok() || !r->has_value()) return true;
               ++hits;
+              const bool copied =
+                  std::string_view(type) == "lmdb" && policy == LockPolicy::kPerLookup;
               EXPECT_EQ(MappedFileHolding((*r)->data()),
-                        fs::canonical(Path(std::string(type) + suffix)).string())
+                        copied ? "" : fs::canonical(Path(std::string(type) + suffix)).string())
                   << type << " policy " << static_cast<int>(policy) << " keys " << n;
               return true;
             });

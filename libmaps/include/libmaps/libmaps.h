@@ -85,9 +85,10 @@ LIBMAPS_EXPORT int libmaps_lookup(const libmaps_map *map, const char *key,
  * as libmaps_lookup would one by one, and calls
  *     fn(ctx, i, result, value, value_len)
  * right after key i's lookup: result is LIBMAPS_OK (value, value_len: the
- * value; NOT NUL-terminated, valid only during the call: for hash:, btree:,
- * lmdb: and cdb: it points into the mapped table, and it may be a password:
- * copy what you keep, into memory you wipe), LIBMAPS_NOTFOUND (value NULL)
+ * value; NOT NUL-terminated, valid only during the call: for hash:, btree:
+ * and cdb: it points into the mapped table (lmdb: into a copy that is
+ * wiped, since postmap -i rewrites lmdb: pages without a lock), and it may
+ * be a password: copy what you keep, into memory you wipe), LIBMAPS_NOTFOUND (value NULL)
  * or an error code (value NULL; the lookup of that key failed). fn returns
  * nonzero to go on, 0 to stop.
  *

@@ -184,8 +184,11 @@ class LIBMAPS_EXPORT Map {
   // Looks `keys` up in order, exactly as Lookup() would one by one, and
   // calls `fn(i, result)` right after key i's lookup; stops early when `fn`
   // returns false. The result is a view of the value, valid only during the
-  // call: for hash:, btree:, cdb: and lmdb: a view of the mapped file (no
-  // copy is made). Should a writer that ignores Postfix's lock shrink the
+  // call: for hash:, btree:, cdb:, and lmdb: under kSnapshot, a view of the
+  // mapped file (no copy is made); for lmdb: under the per-lookup policies,
+  // of a copy wiped after the call, because `postmap -i` rewrites an lmdb:
+  // table's pages without taking any lock (each value is copied, then the
+  // snapshot it came from is checked, then `fn` is called). Should a writer that ignores Postfix's lock shrink the
   // file while `fn` reads that view (the mapping then reads as zeros), `fn`
   // is called once more for the same key with a kUnavailable error: discard
   // what it read. Warnings and errors are those of Lookup(), key by key and in the

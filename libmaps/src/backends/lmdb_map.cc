@@ -49,6 +49,66 @@ std::string_view View(const MDB_val& v) {
 
 std::string LmdbError(int rc) { return mdb_strerror(rc); }
 
+// Whether what was read in `txn` so far is still what its snapshot holds.
+// Postfix opens lmdb: tables with MDB_NOLOCK, so liblmdb keeps no table of
+// readers and a write transaction W reuses the pages that transaction W-2
+// freed. A page of a reader's snapshot R is freed at the earliest by R+1,
+// so it is rewritten at the earliest by R+3, whose pages reach the file
+// only after R+2's commit has updated a meta page. Hence: if the last
+// commit is still at most R+1 after the reads, they were sound. Postfix's
+// readers rely on the shared lock instead, which `postmap -d` and rebuilds
+// respect but `postmap -i lmdb:` does not take at all
+// (spec/postfix-semantics.md 5.4); a reader racing it could otherwise be
+// handed a page of a later transaction: another key's value, or a miss.
+// A function call and a few loads from the mapped meta pages, no system
+// call.
+bool SnapshotIntact(MDB_txn* txn) {
+  // The reads being checked come before the meta pages are read again.
+  std::atomic_thread_fence(std::memory_order_acquire);
+  MDB_envinfo info;
+  if (mdb_env_info(mdb_txn_env(txn), &info) != 0) return false;
+  return info.me_last_txnid <= mdb_txn_id(txn) + 1;
+}
+
+// Where LookupEach copies a value before checking the snapshot and handing
+// it on, under the per-lookup policies: a view of the mapped file could be
+// overwritten by `postmap -i` while the caller reads it (SnapshotIntact).
+// The values may be passwords: the bytes are wiped when the buffer grows
+// and when it goes.
+class WipedCopy {
+ public:
+  WipedCopy() = default;
+  ~WipedCopy() { Wipe(); }
+  WipedCopy(const WipedCopy&) = delete;
+  WipedCopy& operator=(const WipedCopy&) = delete;
+
+  std::string_view Set(std::string_view v) {
+    if (v.size() > capacity_) {
+      Wipe();
+      buf_.reset();
+      capacity_ = std::max<size_t>(v.size(), 256);
+      buf_.reset(new char[capacity_]);
+    }
+    if (!v.empty()) std::memcpy(buf_.get(), v.data(), v.size());
+    used_ = std::max(used_, v.size());
+    return {buf_.get(), v.size()};
+  }
+
+ private:
+  void Wipe() {
+    if (used_ > 0) ::explicit_bzero(buf_.get(), used_);
+    used_ = 0;
+  }
+  std::unique_ptr<char[]> buf_;
+  size_t capacity_ = 0;
+  size_t used_ = 0;  // bytes ever written since the last wipe
+};
+
+// How often one lookup runs again in a fresh snapshot when a writer that
+// takes no lock overwrote the one it read, before giving up (kUnavailable).
+// Each run takes about a microsecond; a writer commits at most every few.
+constexpr int kMaxRenewals = 100;
+
 // Opens an environment on `path` as Postfix does. `map_size` is raised to
 // the file size plus slack when the file is larger.
 absl::StatusOr<EnvPtr> OpenEnv(const std::string& path, unsigned flags,
@@ -248,10 +308,10 @@ class LmdbMap final : public Map {
       return found;
     }
     absl::StatusOr<bool> found = false;
-    absl::Status s = WithReadTxn([&](MDB_txn* txn, MDB_dbi dbi) -> absl::Status {
+    absl::Status s = WithReadTxn([&](MDB_txn* txn, MDB_dbi dbi) -> absl::StatusOr<bool> {
       found = Get(txn, dbi, probe, &found_value);
       if (found.ok() && *found) value->assign(found_value);
-      return absl::OkStatus();
+      return SnapshotIntact(txn);  // else again, in a fresh snapshot
     });
     if (!s.ok()) return s;
     return found;
@@ -268,12 +328,15 @@ class LmdbMap final : public Map {
     size_t i = 0;
     bool stopped = false;
     HoldBound hold;
+    WipedCopy copy;
     // Under kPerLookup, `bounded`: returns after HoldBound::kMaxHoldNs with
-    // keys left, so that the lock is let go between two keys.
-    auto each = [&](MDB_txn* txn, MDB_dbi dbi, bool bounded) {
-      hold.Start();
+    // keys left, so that the lock is let go between two keys; hands `fn` a
+    // copy of each value, taken before the snapshot is checked
+    // (SnapshotIntact): false when a writer that takes no lock overwrote
+    // it, and that key and the rest must be read in a fresh one.
+    auto each = [&](MDB_txn* txn, MDB_dbi dbi, bool bounded) -> bool {
       for (; i < keys.size(); ++i) {
-        if (bounded && hold.Expired()) return;
+        if (bounded && hold.Expired()) return true;
         bool go_on;
         if (!probe.Prepare(keys[i], options_.fold_case, options_.utf8,
                            options_.utf8_messages, options_.diagnostics, table_)) {
@@ -281,6 +344,10 @@ class LmdbMap final : public Map {
         } else {
           std::string_view value;
           absl::StatusOr<bool> found = Get(txn, dbi, probe, &value);
+          if (bounded) {
+            if (found.ok() && *found) value = copy.Set(value);
+            if (!SnapshotIntact(txn)) return false;
+          }
           go_on = fn(i, !found.ok() ? Result(found.status())
                         : *found    ? Result(value)
                                     : Result(std::nullopt));
@@ -290,6 +357,7 @@ class LmdbMap final : public Map {
           break;
         }
       }
+      return true;
     };
     absl::Status s;
     if (snapshot_policy_) {
@@ -304,9 +372,9 @@ class LmdbMap final : public Map {
       // One read transaction under one shared lock per HoldBound: writers
       // wait at most that long.
       while (s.ok() && !stopped && i < keys.size()) {
-        s = WithReadTxn([&](MDB_txn* txn, MDB_dbi dbi) -> absl::Status {
-          each(txn, dbi, true);
-          return absl::OkStatus();
+        hold.Start();  // once per lock hold, not per fresh snapshot
+        s = WithReadTxn([&](MDB_txn* txn, MDB_dbi dbi) -> absl::StatusOr<bool> {
+          return each(txn, dbi, true);
         });
       }
     }
@@ -321,16 +389,21 @@ class LmdbMap final : public Map {
                            fn) const override {
     // The file a lookup would read now (a replacement, once seen), in one
     // transaction under its shared lock for the whole walk.
-    return WithReadTxn([&](MDB_txn* txn, MDB_dbi dbi) { return Walk(txn, dbi, fn); });
+    return WithReadTxn(
+        [&](MDB_txn* txn, MDB_dbi dbi) -> absl::StatusOr<bool> { return Walk(txn, dbi, fn); });
   }
 
  private:
   // Every record in key order, read by LmdbReader (format/lmdb_reader.h),
   // which checks each page it follows: liblmdb's cursor trusts the pages and
   // a damaged file could crash it. Called under the file's shared lock,
-  // which keeps Postfix's committing writers out; `txn` pins nothing here.
-  absl::Status Walk(MDB_txn* txn, MDB_dbi dbi,
-                    const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  // which keeps Postfix's committing writers out, though not `postmap -i`:
+  // `txn` only dates the snapshot for SnapshotIntact. False when a writer
+  // overwrote it before the first record reached `fn` (the walk can then
+  // start again); an error when after.
+  absl::StatusOr<bool> Walk(
+      MDB_txn* txn, MDB_dbi dbi,
+      const std::function<bool(std::string_view, std::string_view)>& fn) const {
     (void)dbi;
     int fd = -1;
     if (int rc = mdb_env_get_fd(mdb_txn_env(txn), &fd); rc != 0) return ReadError(rc);
@@ -343,10 +416,22 @@ class LmdbMap final : public Map {
         MappedFile::Map(fd, static_cast<uint64_t>(st.st_size), path_);
     if (!mapping.ok()) return mapping.status();
     absl::StatusOr<LmdbReader> reader = LmdbReader::Open((*mapping)->bytes());
+    bool handed = false, overwritten = false;
     absl::Status s = reader.ok() ? reader->ForEach([&](std::string_view k, std::string_view v) {
+      if (!SnapshotIntact(txn)) {
+        overwritten = true;
+        return false;
+      }
+      handed = true;
       return fn(AsCString(k), AsCString(v));
     })
                                  : reader.status();
+    if (overwritten || (handed && !SnapshotIntact(txn))) {
+      if (!handed) return false;
+      return absl::UnavailableError(
+          absl::StrCat("error reading lmdb:", name(),
+                       ": a writer that takes no lock changed the table while it was read"));
+    }
     if ((*mapping)->faults() != 0) {
       return absl::UnavailableError(absl::StrCat("error reading lmdb:", name(),
                                                  ": the file shrank while it was read"));
@@ -355,7 +440,8 @@ class LmdbMap final : public Map {
       return absl::DataLossError(
           absl::StrCat("database ", path_, " is corrupt: ", s.message()));
     }
-    return s;
+    if (!s.ok()) return s;
+    return true;
   }
 
   absl::Status ReadError(int rc) const {
@@ -389,7 +475,9 @@ class LmdbMap final : public Map {
   // with Postfix's MDB_NOLOCK, no system call and no allocation). As under
   // kSnapshot, a file replaced by rename is noticed at the next check (at
   // most a second after the last one: Recheck), not by an fstat per lookup;
-  // until then the old file, intact, answers.
+  // until then the old file, intact, answers. `fn` returns false when a
+  // writer that takes no lock overwrote the snapshot it read
+  // (SnapshotIntact): it runs again in a fresh one, still under the lock.
   template <typename F>
   absl::Status WithReadTxn(F&& fn) const {
     if (timer_.Due()) {
@@ -408,24 +496,41 @@ class LmdbMap final : public Map {
     }
     LmdbEnv& env = *slot->env;
     if (absl::Status s = env.lock->Acquire(); !s.ok()) return s;
-    int rc = MDB_BAD_TXN;
-    if (slot->txn != nullptr) {
-      rc = mdb_txn_renew(slot->txn);
-      if (rc != 0) {
-        mdb_txn_abort(slot->txn);
-        slot->txn = nullptr;
+    absl::Status s;
+    for (int run = 0;; ++run) {
+      int rc = MDB_BAD_TXN;
+      if (slot->txn != nullptr) {
+        rc = mdb_txn_renew(slot->txn);
+        if (rc != 0) {
+          mdb_txn_abort(slot->txn);
+          slot->txn = nullptr;
+        }
       }
-    }
-    if (slot->txn == nullptr) {
-      rc = mdb_txn_begin(env.env.get(), nullptr, MDB_RDONLY, &slot->txn);
-      if (rc == MDB_MAP_RESIZED) {
-        mdb_env_set_mapsize(env.env.get(), 0);
+      if (slot->txn == nullptr) {
         rc = mdb_txn_begin(env.env.get(), nullptr, MDB_RDONLY, &slot->txn);
+        if (rc == MDB_MAP_RESIZED) {
+          mdb_env_set_mapsize(env.env.get(), 0);
+          rc = mdb_txn_begin(env.env.get(), nullptr, MDB_RDONLY, &slot->txn);
+        }
+        if (rc != 0) slot->txn = nullptr;
       }
-      if (rc != 0) slot->txn = nullptr;
+      if (rc != 0) {
+        s = ReadError(rc);
+        break;
+      }
+      absl::StatusOr<bool> sound = fn(slot->txn, env.dbi);
+      mdb_txn_reset(slot->txn);
+      if (!sound.ok() || *sound) {
+        s = sound.status();
+        break;
+      }
+      if (run == kMaxRenewals) {
+        s = absl::UnavailableError(absl::StrCat(
+            "error reading lmdb:", name(), ": a writer that takes no lock changed the table ",
+            kMaxRenewals, " times during one lookup"));
+        break;
+      }
     }
-    absl::Status s = rc == 0 ? fn(slot->txn, env.dbi) : ReadError(rc);
-    if (slot->txn != nullptr) mdb_txn_reset(slot->txn);
     env.lock->Release();
     CachedTxn* expected = nullptr;
     if (idle_txn_[Slot()].compare_exchange_strong(expected, slot.get(),
