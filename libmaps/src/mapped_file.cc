@@ -13,6 +13,7 @@
 #include <new>
 
 #include "absl/strings/str_cat.h"
+#include "file_util.h"
 
 namespace libmaps::internal {
 
@@ -190,21 +191,12 @@ absl::StatusOr<std::unique_ptr<MappedFile>> MappedFile::Map(
         "read ", absl::string_view(name.data(), name.size()),
         ": out of memory"));
   }
-  size_t done = 0;
-  while (done < length) {
-    ssize_t n = pread(fd, copy.get() + done, length - done,
-                      static_cast<off_t>(done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ReadError(name, errno);
-    }
-    if (n == 0) {
-      // The file shrank while we read it: report it like a mapping would.
-      std::memset(copy.get() + done, 0, length - done);
-      file->copy_faults_ = 1;
-      break;
-    }
-    done += static_cast<size_t>(n);
+  const ssize_t done = PreadFull(fd, copy.get(), length, 0);
+  if (done < 0) return ReadError(name, errno);
+  if (static_cast<size_t>(done) < length) {
+    // The file shrank while we read it: report it like a mapping would.
+    std::memset(copy.get() + done, 0, length - static_cast<size_t>(done));
+    file->copy_faults_ = 1;
   }
   file->data_ = copy.get();
   file->size_ = length;

@@ -85,7 +85,6 @@ class WipedCopy {
   std::string_view Set(std::string_view v) {
     if (v.size() > capacity_) {
       Wipe();
-      buf_.reset();
       capacity_ = std::max<size_t>(v.size(), 256);
       buf_.reset(new char[capacity_]);
     }
@@ -106,7 +105,8 @@ class WipedCopy {
 
 // How often one lookup runs again in a fresh snapshot when a writer that
 // takes no lock overwrote the one it read, before giving up (kUnavailable).
-// Each run takes about a microsecond; a writer commits at most every few.
+// Each run takes about a microsecond; `postmap -i` commits once per key,
+// each commit with an fdatasync.
 constexpr int kMaxRenewals = 100;
 
 // Opens an environment on `path` as Postfix does. `map_size` is raised to
@@ -335,8 +335,9 @@ class LmdbMap final : public Map {
     // (SnapshotIntact): false when a writer that takes no lock overwrote
     // it, and that key and the rest must be read in a fresh one.
     auto each = [&](MDB_txn* txn, MDB_dbi dbi, bool bounded) -> bool {
-      for (; i < keys.size(); ++i) {
-        if (bounded && hold.Expired()) return true;
+      // At least one key per call, however long the lock took to get.
+      for (const size_t first = i; i < keys.size(); ++i) {
+        if (bounded && i > first && hold.Expired()) return true;
         bool go_on;
         if (!probe.Prepare(keys[i], options_.fold_case, options_.utf8,
                            options_.utf8_messages, options_.diagnostics, table_)) {
@@ -428,9 +429,7 @@ class LmdbMap final : public Map {
                                  : reader.status();
     if (overwritten || (handed && !SnapshotIntact(txn))) {
       if (!handed) return false;
-      return absl::UnavailableError(
-          absl::StrCat("error reading lmdb:", name(),
-                       ": a writer that takes no lock changed the table while it was read"));
+      return Overwritten("while it was read");
     }
     if ((*mapping)->faults() != 0) {
       return absl::UnavailableError(absl::StrCat("error reading lmdb:", name(),
@@ -447,6 +446,11 @@ class LmdbMap final : public Map {
   absl::Status ReadError(int rc) const {
     return absl::UnavailableError(
         absl::StrCat("error reading lmdb:", name(), ": ", LmdbError(rc)));
+  }
+  // A read given up because `postmap -i` kept overwriting it (SnapshotIntact).
+  absl::Status Overwritten(const std::string& when) const {
+    return absl::UnavailableError(absl::StrCat(
+        "error reading lmdb:", name(), ": a writer that takes no lock changed the table ", when));
   }
 
   // Postfix's order: key+NUL first, then the bare key.
@@ -525,9 +529,7 @@ class LmdbMap final : public Map {
         break;
       }
       if (run == kMaxRenewals) {
-        s = absl::UnavailableError(absl::StrCat(
-            "error reading lmdb:", name(), ": a writer that takes no lock changed the table ",
-            kMaxRenewals, " times during one lookup"));
+        s = Overwritten(absl::StrCat(kMaxRenewals, " times during one lookup"));
         break;
       }
     }

@@ -185,15 +185,10 @@ class BdbHashEditor::Impl {
     if (it != pages_.end()) return it->second.get();
     auto page = std::make_unique<Page>();
     page->bytes.assign(page_size_, 0);
-    size_t done = 0;
-    const off_t at = static_cast<off_t>(uint64_t{pgno} * page_size_);
-    while (done < page_size_) {
-      ssize_t n = ::pread(fd_, page->bytes.data() + done, page_size_ - done,
-                          at + static_cast<off_t>(done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return IoError("read", display_);
-      if (n == 0) break;  // past the end: a page never written reads as zeros
-      done += static_cast<size_t>(n);
+    // Past the end (a page never written) the rest stays zeros.
+    if (PreadFull(fd_, page->bytes.data(), page_size_,
+                  static_cast<off_t>(uint64_t{pgno} * page_size_)) < 0) {
+      return IoError("read", display_);
     }
     if (checksums_ && U32(page->bytes.data() + b::kPagePgno) != 0) {
       const uint32_t stored = U32(page->bytes.data() + b::kPageChecksum);
